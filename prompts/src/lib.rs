@@ -3,3 +3,16 @@
 //! prompt templates with their versions.
 //!
 //! It must not know about storage or HTTP.
+
+/// A note format and its sections, parsed and validated from TOML.
+pub mod format;
+/// The formats that ship with Hearth.
+pub mod builtin;
+/// Built-in plus practice-defined formats, looked up by key.
+pub mod registry;
+/// Prompt templates for generative drafting, with strict placeholders and versions.
+pub mod template;
+
+pub use format::{FormatError, FormatKind, NoteFormat, Section, SpeakerHint};
+pub use registry::{FormatRegistry, RegistryError};
+pub use template::{PromptTemplate, TemplateError};

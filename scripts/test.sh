@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+# channels' cross-check signs webhooks with Twilio's own SDK (channels/tests/twilio_sdk_sign.py).
+python3 -c 'import twilio' 2>/dev/null || python3 -m pip install -q twilio
 
 # Real model files for tests (see ../shared/models/README.md).
 if [ -z "${HEARTH_MODELS_DIR:-}" ] && [ -d ../shared/models ]; then

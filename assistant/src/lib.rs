@@ -3,3 +3,28 @@
 //! worker, outbox dispatcher, and the mapping between the other crates' types.
 //!
 //! It must not contain inference or SQL details: those live in `models`/`scribe` and `store`.
+
+/// Wiring: store opening, shared state, serving with graceful shutdown.
+pub mod app;
+/// Staff sign-in: passwords, TOTP, recovery codes, session cookies.
+pub mod auth;
+/// Who may do what: the access policy table.
+pub mod authz;
+/// The `hearth` command line definition.
+pub mod cli;
+/// What each `hearth` subcommand does.
+pub mod commands;
+/// Layered settings: defaults, file, environment.
+pub mod config;
+/// The fictional demo practice.
+pub mod demo;
+/// Validated values from the outside world: phone numbers, time zones, e-mail addresses.
+pub mod domain;
+/// The JSON API: router, middleware, errors.
+pub mod http;
+/// `hearth models pull`: resumable, checksum-verified model downloads.
+pub mod model_download;
+/// `hearth models list|pull` and `hearth scribe transcribe`.
+pub mod model_commands;
+/// Logging setup and span-carrying blocking tasks.
+pub mod telemetry;

@@ -6,6 +6,10 @@
 //! It must never open a network connection: downloading models is an explicit command in the
 //! assistant, and this crate has no HTTP client in its dependency tree.
 
+/// The crate's error type.
+pub mod error;
+pub use error::{Error, Result};
+
 /// A dedicated thread per engine, fed by a bounded queue, with health reporting.
 pub mod engine;
 /// Sentence embeddings with candle's BERT (all-MiniLM-L6-v2).
@@ -16,3 +20,6 @@ pub mod textgen;
 pub mod speech;
 /// Known models: files, sizes, checksums, licences and sources; verified loading.
 pub mod manifest;
+/// Random-weight ggml Whisper models for tests and benchmarks (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -235,9 +235,7 @@ impl Store {
         for r in &rows {
             out.push(from_row(&mut tx, r).await?);
         }
-        for a in &out {
-            self.audit(&mut tx, &keys, actor, "appointment.list", "appointment", Some(a.appointment_id.to_string())).await?;
-        }
+        self.audit_each(&mut tx, &keys, actor, "appointment.list", "appointment", out.iter().map(|a| a.appointment_id.to_string())).await?;
         tx.commit().await?;
         Ok(out)
     }

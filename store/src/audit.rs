@@ -27,7 +27,8 @@ pub struct Actor {
     /// `None` for the system itself (scheduler, inbound webhook before matching a user).
     pub user_id: Option<UserId>,
     pub ip: Option<IpAddr>,
-    /// Correlates with the request's logs; must not contain PHI.
+    /// Correlates with the request's logs; 1-64 chars of `[A-Za-z0-9._:-]` (a uuid), so it
+    /// cannot carry PHI; anything else fails the audited call with `Invalid`.
     pub request_id: Option<String>,
 }
 
@@ -111,7 +112,7 @@ pub enum AuditReport {
     Tampered { seq: i64, detail: TamperDetail },
     /// The head says the chain ends at `head_seq`, but it ends at `chain_end`.
     Truncated { head_seq: i64, chain_end: i64 },
-    /// The head's MAC does not verify: the head row itself was edited.
+    /// The head's MAC does not verify, or the head row is gone: the head itself was edited.
     HeadInvalid,
 }
 
@@ -128,6 +129,10 @@ pub enum TamperDetail {
     /// It lies beyond the head (inserted without updating the head).
     BeyondHead,
 }
+
+/// Walking and checking the chain.
+mod verify;
+pub(crate) use verify::verify;
 
 const GENESIS: [u8; 32] = [0; 32];
 const LEN_NONE: u32 = u32::MAX;
@@ -177,86 +182,137 @@ fn check_code(what: &str, s: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(StoreError::Invalid(format!("audit {what} must be 1-64 chars of [A-Za-z0-9._:-]"))) }
 }
 
+/// Most events one batch may append (each batch is one transaction; see
+/// [`crate::Store::append_audit_batch`]).
+pub const MAX_AUDIT_BATCH: usize = 10_000;
+
+/// Rows per multi-row `INSERT`: 13 binds each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits.
+const INSERT_CHUNK: usize = 500;
+
 /// Appends one event inside `tx`. Any failure is `StoreError::Audit`, and the caller's `?` then
 /// drops `tx`, rolling back the audited change with it (fail closed).
 pub(crate) async fn append(tx: &mut Tx, keys: &Keyring, actor: &Actor, a: &AuditAction) -> Result<i64> {
-    check_code("action", &a.action)?;
-    check_code("object_type", &a.object_type)?;
-    if let Some(id) = &a.object_id {
-        check_code("object_id", id)?;
+    let seqs = append_many(tx, keys, actor, std::slice::from_ref(a)).await?;
+    seqs.first().copied().ok_or_else(|| StoreError::Audit("no audit event was appended".to_owned()))
+}
+
+/// Appends `actions` in order inside `tx`, reading and advancing the head once: the chain is
+/// exactly what one `append` per action would have written, in fewer round trips.
+pub(crate) async fn append_many(tx: &mut Tx, keys: &Keyring, actor: &Actor, actions: &[AuditAction]) -> Result<Vec<i64>> {
+    if actions.len() > MAX_AUDIT_BATCH {
+        return Err(StoreError::Invalid(format!("at most {MAX_AUDIT_BATCH} audit events per batch")));
     }
-    append_inner(tx, keys, actor, a).await.map_err(|e| match e {
+    for a in actions {
+        check_code("action", &a.action)?;
+        check_code("object_type", &a.object_type)?;
+        if let Some(id) = &a.object_id {
+            check_code("object_id", id)?;
+        }
+    }
+    // The request id is stored verbatim and hashed into the chain: hold it to the same
+    // code alphabet, so a client-supplied header cannot carry PHI into the log.
+    if let Some(id) = &actor.request_id {
+        check_code("request_id", id)?;
+    }
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    append_inner(tx, keys, actor, actions).await.map_err(|e| match e {
         StoreError::Audit(_) => e,
         other => StoreError::Audit(other.to_string()),
     })
 }
 
-async fn append_inner(tx: &mut Tx, keys: &Keyring, actor: &Actor, a: &AuditAction) -> Result<i64> {
+/// The head row every append chains onto, created once by `Store::migrate` for a new database.
+/// It is never re-created here: a missing head means the log was tampered with, and appending
+/// onto a fresh genesis head would hide that.
+pub(crate) async fn create_genesis_head(tx: &mut Tx, keys: &Keyring) -> Result<()> {
+    tx.execute(
+        Sql::new(
+            "INSERT INTO audit_head (audit_head_id, seq, hash, mac) SELECT 1, 0, $1, $2 \
+             WHERE NOT EXISTS (SELECT 1 FROM audit_event) AND NOT EXISTS (SELECT 1 FROM practice) \
+             ON CONFLICT (audit_head_id) DO NOTHING",
+        )
+        .bind(GENESIS.to_vec())
+        .bind(head_mac(keys, 0, &GENESIS)),
+        "creating the audit head",
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn append_inner(tx: &mut Tx, keys: &Keyring, actor: &Actor, actions: &[AuditAction]) -> Result<Vec<i64>> {
     // PostgreSQL: the head row lock serialises appenders; SQLite: BEGIN IMMEDIATE already did.
     let lock = if tx.is_postgres() {
         "SELECT seq, hash FROM audit_head WHERE audit_head_id = 1 FOR UPDATE"
     } else {
         "SELECT seq, hash FROM audit_head WHERE audit_head_id = 1"
     };
-    let head = match tx.fetch_optional(Sql::new(lock), "locking the audit head").await? {
-        Some(row) => row,
-        None => {
-            tx.execute(
-                Sql::new("INSERT INTO audit_head (audit_head_id, seq, hash, mac) VALUES (1, 0, $1, $2) ON CONFLICT (audit_head_id) DO NOTHING")
-                    .bind(GENESIS.to_vec())
-                    .bind(head_mac(keys, 0, &GENESIS)),
-                "creating the audit head",
-            )
-            .await?;
-            tx.fetch_one(Sql::new(lock), "locking the audit head").await?
-        }
-    };
-    let prev_seq: i64 = head.get("seq")?;
-    let prev_hash: Vec<u8> = head.get("hash")?;
-    let event = AuditEvent {
-        seq: prev_seq + 1,
-        audit_event_id: AuditEventId::new(),
-        occurred_at: crate::types::now(),
-        practice_id: Some(actor.practice_id),
-        user_id: actor.user_id,
-        action: a.action.clone(),
-        object_type: a.object_type.clone(),
-        object_id: a.object_id.clone(),
-        ip: actor.ip.map(|ip| ip.to_string()),
-        request_id: actor.request_id.clone(),
-        outcome: a.outcome,
-    };
-    let hash = chain_hash(&prev_hash, &event);
-    tx.execute(
-        Sql::new(
+    let head = tx.fetch_optional(Sql::new(lock), "locking the audit head").await?.ok_or_else(|| {
+        StoreError::Audit("the audit head row is missing: run Store::migrate on a new database; otherwise the audit log was tampered with".to_owned())
+    })?;
+    let (mut seq, mut prev_hash): (i64, Vec<u8>) = (head.get("seq")?, head.get("hash")?);
+    let occurred_at = crate::types::now();
+    let mut rows = Vec::with_capacity(actions.len());
+    for a in actions {
+        seq += 1;
+        let event = AuditEvent {
+            seq,
+            audit_event_id: AuditEventId::new(),
+            occurred_at,
+            practice_id: Some(actor.practice_id),
+            user_id: actor.user_id,
+            action: a.action.clone(),
+            object_type: a.object_type.clone(),
+            object_id: a.object_id.clone(),
+            ip: actor.ip.map(|ip| ip.to_string()),
+            request_id: actor.request_id.clone(),
+            outcome: a.outcome,
+        };
+        let hash = chain_hash(&prev_hash, &event);
+        rows.push((event, std::mem::replace(&mut prev_hash, hash.clone()), hash));
+    }
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let cols: Vec<String> = (1..=13).map(|c| format!("${}", i * 13 + c)).collect();
+                format!("({})", cols.join(","))
+            })
+            .collect();
+        // Only placeholders are concatenated; every value is bound.
+        let mut q = Sql::dynamic(format!(
             "INSERT INTO audit_event (seq, audit_event_id, occurred_at, practice_id, user_id, action, object_type, \
-             object_id, ip, request_id, outcome, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-        )
-        .bind(event.seq)
-        .bind(event.audit_event_id)
-        .bind(event.occurred_at)
-        .bind(event.practice_id)
-        .bind(event.user_id)
-        .bind(event.action.clone())
-        .bind(event.object_type.clone())
-        .bind(event.object_id.clone())
-        .bind(event.ip.clone())
-        .bind(event.request_id.clone())
-        .bind(event.outcome.as_str())
-        .bind(prev_hash)
-        .bind(hash.clone()),
-        "inserting an audit event",
-    )
-    .await?;
+             object_id, ip, request_id, outcome, prev_hash, hash) VALUES {}",
+            values.join(",")
+        ));
+        for (e, prev, hash) in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(e.audit_event_id)
+                .bind(e.occurred_at)
+                .bind(e.practice_id)
+                .bind(e.user_id)
+                .bind(e.action.clone())
+                .bind(e.object_type.clone())
+                .bind(e.object_id.clone())
+                .bind(e.ip.clone())
+                .bind(e.request_id.clone())
+                .bind(e.outcome.as_str())
+                .bind(prev.clone())
+                .bind(hash.clone());
+        }
+        tx.execute(q, "inserting audit events").await?;
+    }
     tx.execute(
         Sql::new("UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE audit_head_id = 1")
-            .bind(event.seq)
-            .bind(hash.clone())
-            .bind(head_mac(keys, event.seq, &hash)),
+            .bind(seq)
+            .bind(prev_hash.clone())
+            .bind(head_mac(keys, seq, &prev_hash)),
         "advancing the audit head",
     )
     .await?;
-    Ok(event.seq)
+    Ok(rows.iter().map(|(e, _, _)| e.seq).collect())
 }
 
 pub(crate) fn event_from_row(r: &Row) -> Result<AuditEvent> {
@@ -277,64 +333,6 @@ pub(crate) fn event_from_row(r: &Row) -> Result<AuditEvent> {
 
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, audit_event_id, occurred_at, practice_id, user_id, action, object_type, object_id, ip, request_id, outcome";
-
-/// Walks the whole chain in pages of `PAGE` events.
-pub(crate) async fn verify(pool: &crate::db::Pool, keys: &Keyring) -> Result<AuditReport> {
-    const PAGE: i64 = 2000;
-    let mut tx = pool.begin().await?;
-    let head = tx
-        .fetch_optional(Sql::new("SELECT seq, hash, mac FROM audit_head WHERE audit_head_id = 1"), "reading the audit head")
-        .await?;
-    let (head_seq, head_hash) = match head {
-        None => (0, GENESIS.to_vec()),
-        Some(h) => {
-            let (seq, hash, mac): (i64, Vec<u8>, Vec<u8>) = (h.get("seq")?, h.get("hash")?, h.get("mac")?);
-            if !bool::from(subtle::ConstantTimeEq::ct_eq(&head_mac(keys, seq, &hash)[..], &mac[..])) {
-                return Ok(AuditReport::HeadInvalid);
-            }
-            (seq, hash)
-        }
-    };
-    let (mut last_seq, mut last_hash) = (0i64, GENESIS.to_vec());
-    loop {
-        let rows = tx
-            .fetch_all(
-                Sql::dynamic(format!("SELECT {EVENT_COLUMNS}, prev_hash, hash FROM audit_event WHERE seq > $1 ORDER BY seq LIMIT $2"))
-                    .bind(last_seq)
-                    .bind(PAGE),
-                "reading audit events",
-            )
-            .await?;
-        if rows.is_empty() {
-            break;
-        }
-        for r in &rows {
-            let e = event_from_row(r)?;
-            if e.seq > head_seq {
-                return Ok(AuditReport::Tampered { seq: e.seq, detail: TamperDetail::BeyondHead });
-            }
-            if e.seq != last_seq + 1 {
-                return Ok(AuditReport::Tampered { seq: last_seq + 1, detail: TamperDetail::Missing });
-            }
-            let prev_hash: Vec<u8> = r.get("prev_hash")?;
-            let hash: Vec<u8> = r.get("hash")?;
-            if prev_hash != last_hash {
-                return Ok(AuditReport::Tampered { seq: e.seq, detail: TamperDetail::PrevHash });
-            }
-            if chain_hash(&prev_hash, &e) != hash {
-                return Ok(AuditReport::Tampered { seq: e.seq, detail: TamperDetail::Content });
-            }
-            (last_seq, last_hash) = (e.seq, hash);
-        }
-    }
-    if last_seq < head_seq {
-        return Ok(AuditReport::Truncated { head_seq, chain_end: last_seq });
-    }
-    if last_hash != head_hash {
-        return Ok(AuditReport::Tampered { seq: last_seq, detail: TamperDetail::Content });
-    }
-    Ok(AuditReport::Intact { events: last_seq as u64 })
-}
 
 #[cfg(test)]
 mod tests {
@@ -377,5 +375,7 @@ mod tests {
         assert!(check_code("action", "client.read").is_ok());
         assert!(check_code("action", "Jane Doe").is_err());
         assert!(check_code("action", &"a".repeat(65)).is_err());
+        assert!(check_code("request_id", "0f8e2c5a9b1d4e6f8a0b2c4d6e8f0a1b").is_ok());
+        assert!(check_code("request_id", "Jane Doe, DOB 1979-03-28").is_err());
     }
 }

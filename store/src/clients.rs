@@ -343,9 +343,7 @@ impl Store {
             out.push(from_row(&mut tx, &keys, r).await?);
         }
         // One event per client disclosed, so an accounting per client is complete.
-        for c in &out {
-            self.audit(&mut tx, &keys, actor, action, "client", Some(c.client_id.to_string())).await?;
-        }
+        self.audit_each(&mut tx, &keys, actor, action, "client", out.iter().map(|c| c.client_id.to_string())).await?;
         if out.is_empty() {
             self.audit(&mut tx, &keys, actor, action, "client", None).await?;
         }

@@ -10,7 +10,7 @@ use chacha20poly1305::{
 };
 use rand::RngCore;
 use uuid::Uuid;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{
     db::{Sql, Tx},
@@ -48,8 +48,15 @@ pub(crate) fn open(key: &Key32, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<V
         .map(Zeroizing::new)
 }
 
+/// `/`-separated, which is injective because table and column names are crate constants of
+/// `[a-z_]` (checked here) and the row id is a fixed-length hyphenated UUID.
 fn field_aad(table: &str, column: &str, row_id: &Uuid) -> Vec<u8> {
+    debug_assert!(is_identifier(table) && is_identifier(column), "table and column names are [a-z_] constants");
     format!("hearth/v1/field/{table}/{column}/{row_id}").into_bytes()
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 pub(crate) fn wrap_aad(data_key_id: &Uuid) -> Vec<u8> {
@@ -69,8 +76,18 @@ impl RecordKey {
         let dek = Key32::random();
         // Another process may have rotated the master key since this one loaded the key file:
         // then wrap with the file's current KEK, never with one that is being retired.
+        // PostgreSQL: `FOR SHARE` holds the row until this transaction commits, so a rotation's
+        // update of `key_state` waits for data keys wrapped under the old KEK to commit, and its
+        // rewrap pass then sees them. Without it, a data key committed after the rewrap pass
+        // would name a KEK the rotation then deletes from the file: that record would be lost.
+        // SQLite: BEGIN IMMEDIATE already serialises this with the rotation.
+        let active_sql = if tx.is_postgres() {
+            "SELECT active_kek_id FROM key_state WHERE key_state_id = 1 FOR SHARE"
+        } else {
+            "SELECT active_kek_id FROM key_state WHERE key_state_id = 1"
+        };
         let fresh;
-        let keys = match tx.fetch_optional(Sql::new("SELECT active_kek_id FROM key_state WHERE key_state_id = 1"), "reading the active master key").await? {
+        let keys = match tx.fetch_optional(Sql::new(active_sql), "reading the active master key").await? {
             Some(row) if row.get::<String>("active_kek_id")? != keys.active().0 => {
                 fresh = Keyring::load_or_create(&keys.path, false)?;
                 if fresh.active().0 != row.get::<String>("active_kek_id")? {
@@ -125,12 +142,14 @@ impl RecordKey {
             column: "wrapped",
             row_id: data_key_id.to_string(),
         })?;
-        let arr: [u8; 32] = raw.as_slice().try_into().map_err(|_| StoreError::Decrypt {
+        let mut arr: [u8; 32] = raw.as_slice().try_into().map_err(|_| StoreError::Decrypt {
             table: "data_key",
             column: "wrapped",
             row_id: data_key_id.to_string(),
         })?;
-        Ok(Self { data_key_id, dek: Key32::from_bytes(arr) })
+        let dek = Key32::from_bytes(arr);
+        arr.zeroize(); // `[u8; 32]` is Copy: the stack copy would otherwise outlive the key
+        Ok(Self { data_key_id, dek })
     }
 
     pub(crate) fn wrap_with(&self, kek: &Key32) -> Vec<u8> {
@@ -182,6 +201,37 @@ mod tests {
     fn two_seals_of_the_same_text_differ() {
         let k = Key32::random();
         assert_ne!(seal(&k, b"a", b"same"), seal(&k, b"a", b"same"), "nonces are random");
+    }
+
+    #[test]
+    fn every_table_and_column_name_sealed_by_the_store_is_a_plain_identifier() {
+        // The field AAD is injective only while no name contains the `/` separator: scan the
+        // sources for every literal passed as a table or column and check it.
+        let src = concat!(
+            include_str!("clients.rs"), include_str!("consents.rs"), include_str!("messages.rs"),
+            include_str!("notes.rs"), include_str!("second_factor.rs"), include_str!("users.rs"),
+            include_str!("practice.rs"), include_str!("appointments.rs"),
+        );
+        let mut names = 0;
+        let mut check = |lit: &str, line: &str| {
+            assert!(is_identifier(lit), "{lit:?} in {line:?} would make the field AAD ambiguous");
+            names += 1;
+        };
+        for line in src.lines() {
+            if line.contains("const T: &str") || line.contains("const CT: &str") {
+                line.split('"').skip(1).step_by(2).for_each(|lit| check(lit, line));
+            }
+            // The first two arguments of each seal/open call: table and column.
+            for call in [".seal(", ".seal_opt(", ".open(", ".open_opt("] {
+                for (at, _) in line.match_indices(call) {
+                    let args = &line[at + call.len()..];
+                    for arg in args.split(',').take(2).map(str::trim).filter(|a| a.starts_with('"')) {
+                        check(arg.trim_matches('"'), line);
+                    }
+                }
+            }
+        }
+        assert!(names > 10, "the scan found the sealed names ({names})");
     }
 
     #[test]

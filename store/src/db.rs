@@ -103,6 +103,21 @@ impl Pool {
         })
     }
 
+    /// Starts a read-only transaction that sees one consistent snapshot for all its
+    /// statements, so a long read (walking the audit chain) neither sees rows committed after
+    /// it began nor blocks writers. PostgreSQL: `REPEATABLE READ` (PostgreSQL docs 13.2.2; the
+    /// default `READ COMMITTED` gives each statement a fresh snapshot). SQLite in WAL mode: a
+    /// deferred `BEGIN` reads from the snapshot taken at its first read (SQLite docs, "WAL",
+    /// section 2.2) and takes no write lock.
+    pub(crate) async fn begin_read(&self) -> Result<Tx> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN DEFERRED").await.map_err(db("starting a read transaction"))?),
+            Pool::Pg(p) => Tx::Pg(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db("starting a read transaction"))?,
+            ),
+        })
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Pool::Sqlite(p) => p.close().await,

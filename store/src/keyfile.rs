@@ -5,7 +5,7 @@
 
 use std::{
     fs,
-    io::Write,
+    io::{Read, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
 };
@@ -40,8 +40,10 @@ impl Key32 {
     }
     fn decode(s: &str, path: &Path, what: &str) -> Result<Self> {
         let bytes = Zeroizing::new(B64.decode(s.trim()).map_err(|_| bad(path, what))?);
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| bad(path, what))?;
-        Ok(Self(arr))
+        let mut arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| bad(path, what))?;
+        let key = Self(arr);
+        arr.zeroize(); // `[u8; 32]` is Copy: clear the stack copy
+        Ok(key)
     }
 }
 
@@ -82,15 +84,18 @@ struct FileFormat {
 impl Keyring {
     /// Loads the key file, creating it when `create_if_missing` and it does not exist.
     pub fn load_or_create(path: &Path, create_if_missing: bool) -> Result<Self> {
-        match fs::metadata(path) {
-            Ok(meta) => {
+        // Check the permissions of the very file that is read (fstat on the open handle), not
+        // of whatever the path named a moment earlier.
+        match fs::File::open(path) {
+            Ok(mut file) => {
+                let meta = file.metadata().map_err(|e| io(path, "cannot be read", e))?;
                 if meta.permissions().mode() & 0o077 != 0 {
                     return Err(StoreError::Key {
                         path: path.to_owned(),
                         reason: format!("is readable by group or others; run `chmod 600 {}`", path.display()),
                     });
                 }
-                Self::load(path)
+                Self::load(path, &mut file)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !create_if_missing {
@@ -112,8 +117,9 @@ impl Keyring {
         }
     }
 
-    fn load(path: &Path) -> Result<Self> {
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| io(path, "cannot be read", e))?);
+    fn load(path: &Path, file: &mut fs::File) -> Result<Self> {
+        let mut text = Zeroizing::new(String::new());
+        file.read_to_string(&mut text).map_err(|e| io(path, "cannot be read", e))?;
         let file: FileFormat = serde_json::from_str(&text).map_err(|_| StoreError::Key {
             path: path.to_owned(),
             reason: "is not a Hearth key file (malformed JSON); restore it from backup".to_owned(),

@@ -162,6 +162,17 @@ impl Store {
                 });
             }
         }
+        // Which KEK new data keys must use: always present, so `RecordKey::create` can lock it
+        // against a concurrent rotation (see crypto.rs). On an interrupted rotation the file's
+        // active KEK is the new one, which is what this records.
+        tx.execute(
+            Sql::new("INSERT INTO key_state (key_state_id, active_kek_id, updated_at) VALUES (1, $1, $2) ON CONFLICT (key_state_id) DO NOTHING")
+                .bind(keys.active().0)
+                .bind(crate::types::now()),
+            "recording the active master key",
+        )
+        .await?;
+        audit::create_genesis_head(&mut tx, &keys).await?;
         tx.commit().await
     }
 
@@ -184,6 +195,17 @@ impl Store {
         let seq = audit::append(&mut tx, &keys, actor, action).await?;
         tx.commit().await.map_err(|e| StoreError::Audit(e.to_string()))?;
         Ok(seq)
+    }
+
+    /// Appends several events by themselves in one transaction, in order (e.g. importing a
+    /// batch of login attempts); at most [`audit::MAX_AUDIT_BATCH`]. Returns their seqs. The
+    /// chain is the same as from one `append_audit` per action; it is just fewer commits.
+    pub async fn append_audit_batch(&self, actor: &Actor, actions: &[AuditAction]) -> Result<Vec<i64>> {
+        let keys = self.keys();
+        let mut tx = self.begin().await.map_err(|e| StoreError::Audit(e.to_string()))?;
+        let seqs = audit::append_many(&mut tx, &keys, actor, actions).await?;
+        tx.commit().await.map_err(|e| StoreError::Audit(e.to_string()))?;
+        Ok(seqs)
     }
 
     /// Walks the whole audit chain and the head; see [`AuditReport`].
@@ -222,9 +244,51 @@ impl Store {
         self.pool.begin().await
     }
 
+    /// Writes one successful-access event per object (a listing) inside the call's
+    /// transaction, reading and advancing the audit head once.
+    async fn audit_each(&self, tx: &mut Tx, keys: &Keyring, actor: &Actor, action: &str, object_type: &str, ids: impl Iterator<Item = String>) -> Result<()> {
+        let actions: Vec<AuditAction> =
+            ids.map(|id| AuditAction { action: action.to_owned(), object_type: object_type.to_owned(), object_id: Some(id), outcome: Outcome::Ok }).collect();
+        audit::append_many(tx, keys, actor, &actions).await.map(|_| ())
+    }
+
     /// Writes the successful-access audit event for this call inside its transaction.
     async fn audit(&self, tx: &mut Tx, keys: &Keyring, actor: &Actor, action: &str, object_type: &str, object_id: Option<String>) -> Result<i64> {
         let a = AuditAction { action: action.to_owned(), object_type: object_type.to_owned(), object_id, outcome: Outcome::Ok };
         audit::append(tx, keys, actor, &a).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sqlx runs the connect options' PRAGMAs on every new connection (sqlx-sqlite
+    /// `options/connect.rs`); this checks it on every connection the pool can hold at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_pooled_sqlite_connection_has_wal_full_sync_foreign_keys_and_the_busy_timeout() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig {
+            database_url: format!("sqlite://{}", dir.path().join("hearth.db").display()),
+            key_file: dir.path().join("keys.json"),
+            create_if_missing: true,
+        };
+        let store = Store::open(&config).await.expect("open");
+        let Pool::Sqlite(pool) = &store.pool else { panic!("a sqlite:// URL opens SQLite") };
+        let mut held = Vec::new();
+        for _ in 0..config::SQLITE_MAX_CONNECTIONS {
+            let mut conn = pool.acquire().await.expect("connection");
+            let pragma = |name: &'static str| format!("PRAGMA {name}");
+            let mode: String = sqlx::query_scalar(sqlx::AssertSqlSafe(pragma("journal_mode"))).fetch_one(&mut *conn).await.expect("journal_mode");
+            let sync: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(pragma("synchronous"))).fetch_one(&mut *conn).await.expect("synchronous");
+            let fk: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(pragma("foreign_keys"))).fetch_one(&mut *conn).await.expect("foreign_keys");
+            let busy: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(pragma("busy_timeout"))).fetch_one(&mut *conn).await.expect("busy_timeout");
+            assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1), "WAL, synchronous=FULL (2), foreign keys on");
+            assert_eq!(busy, config::SQLITE_BUSY_TIMEOUT.as_millis() as i64);
+            held.push(conn);
+        }
+        assert_eq!(held.len() as u32, config::SQLITE_MAX_CONNECTIONS, "each check ran on a distinct connection");
+        drop(held);
+        store.close().await;
     }
 }

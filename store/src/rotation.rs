@@ -30,9 +30,13 @@ impl Store {
     /// Rotates the master key; see the module docs. Other processes sharing the key file must
     /// be restarted afterwards to load the new key.
     pub async fn rotate_master_key(&self) -> Result<RotationReport> {
-        // Step 1: a new active KEK, unless an interrupted rotation already added one.
-        let current = self.keys();
+        // Step 1: a new active KEK, unless an interrupted rotation already added one. Start
+        // from the file on disk, not this process's copy: another process may have rotated
+        // since this one loaded it, and saving a stale list would delete the KEK that process
+        // rewrapped every data key under.
+        let current = Arc::new(Keyring::load_or_create(&self.keys().path, false)?);
         let ring = if current.keks.len() > 1 {
+            self.set_keys(current.clone());
             current
         } else {
             let mut next = (*current).clone();

@@ -16,8 +16,11 @@ both! {
             other => panic!("fresh chain should be intact: {other:?}"),
         };
         let actor = p.admin.clone().with_ip("192.0.2.7".parse().expect("ip")).with_request_id("req-1");
-        for i in 0..(10_000 - base as usize) {
-            db.store.append_audit(&actor, &denied(i)).await.expect("append");
+        // Appended in batches of 500 (one commit each), so the test spends its time on the
+        // chain rather than on 10,000 fsyncs; single appends are exercised by the other tests.
+        let actions: Vec<AuditAction> = (0..(10_000 - base as usize)).map(denied).collect();
+        for chunk in actions.chunks(500) {
+            db.store.append_audit_batch(&actor, chunk).await.expect("append");
         }
         assert_eq!(db.store.verify_audit().await.expect("verify"), AuditReport::Intact { events: 10_000 });
     }
@@ -111,5 +114,76 @@ both! {
         }
         assert_eq!(db.store.verify_audit().await.expect("verify"), AuditReport::Intact { events: base + 200 });
         other.close().await;
+    }
+}
+
+both! {
+    async fn a_batch_of_events_chains_exactly_like_single_appends(db) {
+        let p = practice(&db.store, "batch").await;
+        let first = db.store.append_audit(&p.admin, &denied(0)).await.expect("append");
+        let batch: Vec<AuditAction> = (1..5).map(denied).collect();
+        let seqs = db.store.append_audit_batch(&p.admin, &batch).await.expect("batch");
+        assert_eq!(seqs, (first + 1..first + 5).collect::<Vec<_>>(), "consecutive seqs, in order");
+        let last = db.store.append_audit(&p.admin, &denied(9)).await.expect("append after the batch");
+        assert_eq!(last, first + 5);
+        assert!(db.store.append_audit_batch(&p.admin, &[]).await.expect("empty batch").is_empty());
+        // One bad code refuses the whole batch and appends nothing.
+        let bad = vec![denied(1), AuditAction { action: "Jane Doe".into(), object_type: "client".into(), object_id: None, outcome: Outcome::Denied }];
+        assert!(matches!(db.store.append_audit_batch(&p.admin, &bad).await, Err(StoreError::Invalid(_))));
+        let too_many = vec![denied(1); store::audit::MAX_AUDIT_BATCH + 1];
+        assert!(matches!(db.store.append_audit_batch(&p.admin, &too_many).await, Err(StoreError::Invalid(_))));
+        assert_eq!(db.store.verify_audit().await.expect("verify"), AuditReport::Intact { events: last as u64 });
+        let events = db.store.audit_events_for_object(&p.admin, "client", "obj-3").await.expect("events");
+        assert_eq!(events.len(), 1);
+        assert_eq!((events[0].seq, events[0].outcome), (first + 3, Outcome::Denied));
+    }
+
+    async fn verifying_while_events_are_appended_still_reports_an_intact_chain(db) {
+        // Regression: verification read the head once and then each page in a fresh snapshot,
+        // so events committed during the walk lay beyond the head and looked inserted.
+        let p = practice(&db.store, "liveverify").await;
+        let batch: Vec<AuditAction> = (0..6000).map(denied).collect();
+        db.store.append_audit_batch(&p.admin, &batch).await.expect("batch");
+        let writer = db.reopen().await;
+        let actor = p.admin.clone();
+        let appends = tokio::spawn(async move {
+            for i in 0..300 {
+                writer.append_audit(&actor, &denied(100_000 + i)).await.expect("append during verify");
+            }
+            writer.close().await;
+        });
+        let mut checked = 0;
+        while !appends.is_finished() || checked == 0 {
+            match db.store.verify_audit().await.expect("verify") {
+                AuditReport::Intact { events } => assert!(events >= 6000, "{events}"),
+                other => panic!("a live chain must verify: {other:?}"),
+            }
+            checked += 1;
+        }
+        appends.await.expect("appends");
+        assert!(matches!(db.store.verify_audit().await.expect("verify"), AuditReport::Intact { .. }));
+    }
+
+    async fn a_new_database_has_an_intact_empty_chain(db) {
+        assert_eq!(db.store.verify_audit().await.expect("verify"), AuditReport::Intact { events: 0 });
+        let again = db.reopen().await;
+        assert_eq!(again.verify_audit().await.expect("verify"), AuditReport::Intact { events: 0 }, "migrating twice changes nothing");
+        again.close().await;
+    }
+
+    async fn deleting_the_audit_head_with_every_event_is_detected_and_not_papered_over(db) {
+        // Regression: a missing head read as an empty, intact chain, and the next append
+        // started a fresh chain on top of the wiped one.
+        let p = practice(&db.store, "wipe").await;
+        db.store.append_audit(&p.admin, &denied(1)).await.expect("append");
+        db.raw("DELETE FROM audit_event").await.expect("delete events");
+        db.raw("DELETE FROM audit_head").await.expect("delete head");
+        assert_eq!(db.store.verify_audit().await.expect("verify"), AuditReport::HeadInvalid);
+        assert!(matches!(db.store.append_audit(&p.admin, &denied(2)).await, Err(StoreError::Audit(_))));
+        let create = db.store.create_client(&p.admin, &client("Never", "Stored", None)).await;
+        assert!(matches!(create, Err(StoreError::Audit(_))), "PHI access fails closed: {create:?}");
+        let again = db.reopen().await;
+        assert_eq!(again.verify_audit().await.expect("verify"), AuditReport::HeadInvalid, "migrate does not re-create the head of a used database");
+        again.close().await;
     }
 }

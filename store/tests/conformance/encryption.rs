@@ -146,3 +146,97 @@ both! {
         fresh.close().await;
     }
 }
+
+fn active_kek_id(db: &crate::common::TestDb) -> String {
+    let text = std::fs::read_to_string(&db.key_file).expect("key file");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    json["keks"][0]["id"].as_str().expect("active kek id").to_owned()
+}
+
+both! {
+    async fn migrate_records_the_active_master_key_for_other_processes(db) {
+        let id = active_kek_id(&db);
+        assert!(id.starts_with("kek-") && id[4..].bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let n = db.raw(&format!("UPDATE key_state SET updated_at = updated_at WHERE key_state_id = 1 AND active_kek_id = '{id}'")).await.expect("query");
+        assert_eq!(n, 1, "key_state names the key file's active KEK right after migrate");
+    }
+
+    async fn records_created_by_other_processes_during_a_rotation_all_read_afterwards(db) {
+        let p = practice(&db.store, "rotrace").await;
+        let mut writers = Vec::new();
+        for w in 0..3 {
+            let s = db.reopen().await;
+            let actor = p.admin.clone();
+            writers.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..25 {
+                    let c = s.create_client(&actor, &client(&format!("Writer{w}"), &format!("Row{i}"), None)).await.expect("create during rotation");
+                    ids.push(c.client_id);
+                }
+                s.close().await;
+                ids
+            }));
+        }
+        // Rotations may report that keys were added under the old KEK meanwhile; rerun as told.
+        let mut report = db.store.rotate_master_key().await;
+        for _ in 0..20 {
+            if report.is_ok() {
+                break;
+            }
+            assert!(matches!(report, Err(StoreError::State(_))), "{report:?}");
+            report = db.store.rotate_master_key().await;
+        }
+        let mut ids = Vec::new();
+        for w in writers {
+            ids.extend(w.await.expect("writer"));
+        }
+        let finish = db.store.rotate_master_key().await.expect("a final rotation completes");
+        assert_eq!(finish.retired.len(), 1);
+        let fresh = db.reopen().await;
+        for id in ids {
+            fresh.get_client(&p.admin, ClientScope::Practice, id).await.expect("every record reads after the rotation");
+        }
+        fresh.close().await;
+    }
+}
+
+/// PostgreSQL only (SQLite's `BEGIN IMMEDIATE` already serialises every writer): wrapping a
+/// new data key holds a share lock on `key_state` until commit, so a rotation's switch of the
+/// active KEK waits for it and its rewrap pass sees the new key. Regression: the plain read let
+/// a data key commit under the old KEK after the rewrap, and the old KEK was then deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_switching_the_active_key_holds_off_new_data_keys_until_it_commits() {
+    use sqlx::Connection;
+    let db = crate::common::TestDb::postgres().await;
+    let p = practice(&db.store, "rotlock").await;
+    let mut rotation = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::raw_sql("BEGIN; SELECT * FROM key_state WHERE key_state_id = 1 FOR UPDATE;").execute(&mut rotation).await.expect("lock key_state");
+    let store = db.store.clone();
+    let actor = p.admin.clone();
+    let create = tokio::spawn(async move { store.create_client(&actor, &client("Held", "Off", None)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!create.is_finished(), "creating a data key must wait for the rotation holding key_state");
+    sqlx::raw_sql("COMMIT").execute(&mut rotation).await.expect("release");
+    let c = create.await.expect("task").expect("create after the rotation committed");
+    assert_eq!(db.store.get_client(&p.admin, ClientScope::Practice, c.client_id).await.expect("read").first_name, "Held");
+    rotation.close().await.ok();
+    db.cleanup().await;
+}
+
+both! {
+    async fn a_rotation_run_by_a_process_that_missed_an_earlier_rotation_keeps_every_record_readable(db) {
+        // Regression: the stale process added its new KEK to the key list it had in memory
+        // and saved that, deleting the KEK the first rotation had just rewrapped everything
+        // under: every record became unreadable.
+        let p = practice(&db.store, "stalerot").await;
+        let c = db.store.create_client(&p.admin, &client("Stale", "Rotation", None)).await.expect("client");
+        let stale = db.reopen().await;
+        db.store.rotate_master_key().await.expect("first rotation");
+        let report = stale.rotate_master_key().await.expect("a stale process can rotate too");
+        assert_eq!(report.retired.len(), 1);
+        let fresh = db.reopen().await;
+        assert_eq!(fresh.get_client(&p.admin, ClientScope::Practice, c.client_id).await.expect("readable").last_name, "Rotation");
+        stale.close().await;
+        fresh.close().await;
+    }
+}

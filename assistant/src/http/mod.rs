@@ -7,6 +7,8 @@ pub mod client_input;
 pub mod clients;
 pub mod error;
 pub mod extract;
+/// `/` for a person with a browser, `/health` for monitors.
+pub mod home;
 pub mod middleware;
 pub mod openapi;
 pub mod records;
@@ -26,6 +28,7 @@ pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 /// Every route, with the layers every response passes through.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(home::router())
         .merge(sign_in::router())
         .merge(clients::router())
         .merge(appointments::router())

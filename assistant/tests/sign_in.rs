@@ -147,7 +147,8 @@ async fn too_many_wrong_passwords_for_one_account_get_429(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS,
         "even the right password waits"
     );
-    assert!(r.2.get("retry-after").is_some());
+    let wait: u64 = r.2.get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    assert!((1..=15 * 60).contains(&wait), "Retry-After {wait}s is the time left in the window");
     // Another account from the same IP is unaffected.
     let other = app
         .session()

@@ -199,6 +199,22 @@ impl Store {
         })
     }
 
+    /// Failures for `key` in its current window and when that window ends (`None` when there
+    /// is no current window), so a throttled caller can be told exactly when to retry.
+    pub async fn auth_failure_window(&self, key: &str, window: Duration) -> Result<(u32, Option<DateTime<Utc>>)> {
+        check_key(key)?;
+        let mut tx = self.begin().await?;
+        let row = tx
+            .fetch_optional(Sql::new("SELECT window_start, failures FROM auth_throttle WHERE throttle_key = $1").bind(key), "reading the auth throttle")
+            .await?;
+        let Some(r) = row else { return Ok((0, None)) };
+        let ends = r.get::<DateTime<Utc>>("window_start")? + window;
+        if ends <= Utc::now() {
+            return Ok((0, None));
+        }
+        Ok((u32::try_from(r.get::<i64>("failures")?).unwrap_or(u32::MAX), Some(ends)))
+    }
+
     /// Forgets failures for `key` (after a successful login).
     pub async fn clear_auth_failures(&self, key: &str) -> Result<()> {
         check_key(key)?;

@@ -21,25 +21,35 @@ pub fn throttle_keys(email: &str, ip: Option<IpAddr>) -> (String, Option<String>
 pub async fn check_throttle(state: &AppState, keys: &(String, Option<String>)) -> ApiResult<()> {
     let s = &state.settings;
     let window = chrono::Duration::minutes(s.throttle_window_minutes.into());
-    let account = state
-        .store
-        .auth_failures(&keys.0, window)
-        .await
-        .map_err(store_error)?;
-    let ip = match &keys.1 {
-        Some(k) => state
-            .store
-            .auth_failures(k, window)
-            .await
-            .map_err(store_error)?,
-        None => 0,
-    };
-    if account >= s.max_failures_per_account || ip >= s.max_failures_per_ip {
-        return Err(Error::TooManyRequests {
-            retry_after: std::time::Duration::from_secs(u64::from(s.throttle_window_minutes) * 60),
-        });
+    let mut checks = vec![(&keys.0, s.max_failures_per_account)];
+    if let Some(k) = &keys.1 {
+        checks.push((k, s.max_failures_per_ip));
     }
-    Ok(())
+    // Retry-After is the time left until the last of the exceeded windows ends.
+    let mut blocked_until = None;
+    for (key, limit) in checks {
+        let (failures, ends) = state
+            .store
+            .auth_failure_window(key, window)
+            .await
+            .map_err(store_error)?;
+        if failures >= limit {
+            blocked_until = blocked_until.max(ends);
+        }
+    }
+    match blocked_until {
+        Some(ends) => Err(Error::TooManyRequests {
+            retry_after: retry_after(ends, chrono::Utc::now()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whole seconds until `ends`, rounded up and at least 1 (RFC 9110 10.2.3: Retry-After is a
+/// non-negative number of seconds; 0 would invite an immediate retry that is still refused).
+fn retry_after(ends: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    let ms = (ends - now).num_milliseconds().max(0) as u64;
+    std::time::Duration::from_secs(ms.div_ceil(1000).max(1))
 }
 
 pub async fn record_failure(state: &AppState, keys: &(String, Option<String>)) -> ApiResult<()> {
@@ -59,3 +69,16 @@ pub async fn record_failure(state: &AppState, keys: &(String, Option<String>)) -
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_the_time_left_rounded_up_and_never_zero() {
+        let now = chrono::Utc::now();
+        assert_eq!(retry_after(now + chrono::Duration::milliseconds(90_100), now).as_secs(), 91);
+        assert_eq!(retry_after(now + chrono::Duration::seconds(60), now).as_secs(), 60);
+        assert_eq!(retry_after(now - chrono::Duration::seconds(5), now).as_secs(), 1);
+    }
+}

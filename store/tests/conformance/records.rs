@@ -126,6 +126,12 @@ both! {
         assert_eq!(db.store.auth_failures("ip:192.0.2.1", w).await.expect("count"), 2);
         assert_eq!(other.auth_failures("ip:192.0.2.2", w).await.expect("count"), 0);
         assert_eq!(db.store.auth_failures("ip:192.0.2.1", Duration::zero()).await.expect("count"), 0, "an elapsed window counts nothing");
+        let (n, ends) = other.auth_failure_window("ip:192.0.2.1", w).await.expect("window");
+        let ends = ends.expect("a window is open after a failure");
+        assert_eq!(n, 2);
+        assert!(ends > Utc::now() && ends <= Utc::now() + w, "the window ends within its length from now");
+        assert_eq!(db.store.auth_failure_window("ip:192.0.2.2", w).await.expect("window"), (0, None));
+        assert_eq!(db.store.auth_failure_window("ip:192.0.2.1", Duration::zero()).await.expect("window"), (0, None));
         other.clear_auth_failures("ip:192.0.2.1").await.expect("clear");
         assert_eq!(db.store.auth_failures("ip:192.0.2.1", w).await.expect("count"), 0);
         other.close().await;

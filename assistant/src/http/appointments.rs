@@ -93,23 +93,6 @@ fn object(id: &str) -> Target<'_> {
     }
 }
 
-async fn found<T>(
-    staff: &Staff,
-    state: &AppState,
-    action: &str,
-    target: Target<'_>,
-    r: store::Result<T>,
-) -> ApiResult<T> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(store::StoreError::NotFound) => {
-            staff.audit_denied(&state.store, action, target).await?;
-            Err(Error::NotFound)
-        }
-        Err(e) => Err(store_error(e)),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct Window {
     pub from: Option<DateTime<Utc>>,
@@ -206,7 +189,7 @@ async fn read(
         .get_appointment(&staff.actor, scope, appointment_id(&raw)?)
         .await;
     Ok(Json(
-        found(&staff, &state, "appointment.read", object(&raw), r).await?,
+        staff.found(&state.store, "appointment.read", object(&raw), r).await?,
     ))
 }
 
@@ -236,7 +219,7 @@ async fn update(
         .update_appointment(&staff.actor, scope, id, &details)
         .await;
     Ok(Json(
-        found(&staff, &state, "appointment.update", object(&raw), r).await?,
+        staff.found(&state.store, "appointment.update", object(&raw), r).await?,
     ))
 }
 
@@ -280,7 +263,7 @@ async fn change_status(
         )
         .await;
     Ok(Json(
-        found(&staff, &state, "appointment.status", object(&raw), r).await?,
+        staff.found(&state.store, "appointment.status", object(&raw), r).await?,
     ))
 }
 
@@ -306,7 +289,7 @@ async fn history(
         .appointment_status_history(&staff.actor, scope, appointment_id(&raw)?)
         .await;
     Ok(Json(
-        found(&staff, &state, "appointment.history", object(&raw), r).await?,
+        staff.found(&state.store, "appointment.history", object(&raw), r).await?,
     ))
 }
 
@@ -338,6 +321,6 @@ async fn for_client(
         .list_client_appointments(&staff.actor, scope, id)
         .await;
     Ok(Json(
-        found(&staff, &state, "client.appointments", target, r).await?,
+        staff.found(&state.store, "client.appointments", target, r).await?,
     ))
 }

@@ -53,16 +53,7 @@ async fn on_client<T>(
     raw_id: &str,
     result: store::Result<T>,
 ) -> ApiResult<T> {
-    match result {
-        Ok(v) => Ok(v),
-        Err(store::StoreError::NotFound) => {
-            staff
-                .audit_denied(&state.store, action, object(raw_id))
-                .await?;
-            Err(Error::NotFound)
-        }
-        Err(e) => Err(store_error(e)),
-    }
+    staff.found(&state.store, action, object(raw_id), result).await
 }
 
 #[derive(Debug, Deserialize)]

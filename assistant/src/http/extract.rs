@@ -183,6 +183,25 @@ impl Staff {
         }
     }
 
+    /// The outcome of a store call on one object: a NotFound (absent, another practice's, or
+    /// outside the user's scope) is audited as a denied attempt and answered 404.
+    pub async fn found<T>(
+        &self,
+        store: &store::Store,
+        action: &str,
+        target: Target<'_>,
+        result: store::Result<T>,
+    ) -> Result<T, Error> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(StoreError::NotFound) => {
+                self.audit_denied(store, action, target).await?;
+                Err(Error::NotFound)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
     /// Records a denied or not-found attempt on an object.
     pub async fn audit_denied(
         &self,

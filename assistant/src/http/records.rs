@@ -3,7 +3,7 @@
 //! metadata only (date, format, status, signatures) for billing (HIPAA minimum necessary,
 //! 45 CFR 164.502(b)). Anything outside the user's reach is 404.
 
-use super::extract::{ApiJson, Staff, Target, store_error};
+use super::extract::{ApiJson, Staff, Target};
 use super::{ApiResult, Error};
 use crate::app::AppState;
 use crate::authz::{self, Capability, NoteView};
@@ -27,23 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/consents/{consent_id}/revoke", post(revoke_consent))
         .route("/api/clients/{client_id}/notes", get(list_notes))
         .route("/api/notes/{note_id}", get(read_note))
-}
-
-async fn found<T>(
-    staff: &Staff,
-    state: &AppState,
-    action: &str,
-    target: Target<'_>,
-    r: store::Result<T>,
-) -> ApiResult<T> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(store::StoreError::NotFound) => {
-            staff.audit_denied(&state.store, action, target).await?;
-            Err(Error::NotFound)
-        }
-        Err(e) => Err(store_error(e)),
-    }
 }
 
 fn parse_id<T: std::str::FromStr>(raw: &str) -> ApiResult<T> {
@@ -78,7 +61,7 @@ async fn list_consents(
         object_type: "client",
         object_id: &raw,
     };
-    Ok(Json(found(&staff, &state, "consent.list", target, r).await?))
+    Ok(Json(staff.found(&state.store, "consent.list", target, r).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -134,7 +117,7 @@ async fn record_consent(
     let r = state.store.record_consent(&staff.actor, scope, &new).await;
     Ok((
         StatusCode::CREATED,
-        Json(found(&staff, &state, "consent.create", target, r).await?),
+        Json(staff.found(&state.store, "consent.create", target, r).await?),
     ))
 }
 
@@ -164,7 +147,7 @@ async fn read_consent(
         .get_consent(&staff.actor, scope, parse_id::<ConsentId>(&raw)?)
         .await;
     Ok(Json(
-        found(&staff, &state, "consent.read", target, r).await?,
+        staff.found(&state.store, "consent.read", target, r).await?,
     ))
 }
 
@@ -194,7 +177,7 @@ async fn revoke_consent(
         .revoke_consent(&staff.actor, scope, parse_id::<ConsentId>(&raw)?)
         .await;
     Ok(Json(
-        found(&staff, &state, "consent.revoke", target, r).await?,
+        staff.found(&state.store, "consent.revoke", target, r).await?,
     ))
 }
 
@@ -226,7 +209,7 @@ async fn list_notes(
         object_type: "client",
         object_id: &raw,
     };
-    Ok(Json(found(&staff, &state, "note.list", target, r).await?))
+    Ok(Json(staff.found(&state.store, "note.list", target, r).await?))
 }
 
 /// A note as a role may see it.
@@ -258,7 +241,7 @@ async fn read_note(
                 .await?;
             let r = state.store.get_note(&staff.actor, scope, id).await;
             Ok(Json(NoteReply::Full(
-                found(&staff, &state, "note.read", target, r).await?,
+                staff.found(&state.store, "note.read", target, r).await?,
             )))
         }
         NoteView::MetadataOnly | NoteView::Hidden => {
@@ -272,7 +255,7 @@ async fn read_note(
                 .await?;
             let r = state.store.get_note_summary(&staff.actor, scope, id).await;
             Ok(Json(NoteReply::MetadataOnly(
-                found(&staff, &state, "note.read_metadata", target, r).await?,
+                staff.found(&state.store, "note.read_metadata", target, r).await?,
             )))
         }
     }

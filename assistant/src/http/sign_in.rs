@@ -196,6 +196,27 @@ pub struct CodeRequest {
 }
 
 /// Moves a pending session to a full one with a new id.
+/// Ends step 2: a refused code counts toward the throttle and is a 422 on `code`; an accepted
+/// one clears the account's failures and turns the pending session into a full one.
+async fn finish_second_factor(
+    state: &AppState,
+    pending: &PendingStaff,
+    keys: &(String, Option<String>),
+    accepted: bool,
+    refused: &'static str,
+) -> ApiResult<Response> {
+    if !accepted {
+        record_failure(state, keys).await?;
+        return Err(Error::field("code", refused));
+    }
+    state
+        .store
+        .clear_auth_failures(&keys.0)
+        .await
+        .map_err(store_error)?;
+    promote(state, pending).await
+}
+
 async fn promote(state: &AppState, pending: &PendingStaff) -> ApiResult<Response> {
     state
         .store
@@ -247,19 +268,14 @@ async fn verify_totp(
         }
         totp::TotpOutcome::Replayed | totp::TotpOutcome::Wrong => false,
     };
-    if !accepted {
-        record_failure(&state, &keys).await?;
-        return Err(Error::field(
-            "code",
-            "that code is wrong or was already used; wait for the next code",
-        ));
-    }
-    state
-        .store
-        .clear_auth_failures(&keys.0)
-        .await
-        .map_err(store_error)?;
-    promote(&state, &pending).await
+    finish_second_factor(
+        &state,
+        &pending,
+        &keys,
+        accepted,
+        "that code is wrong or was already used; wait for the next code",
+    )
+    .await
 }
 
 /// Step 2 with a single-use recovery code.
@@ -285,19 +301,14 @@ async fn use_recovery_code(
         }
         None => false,
     };
-    if !consumed {
-        record_failure(&state, &keys).await?;
-        return Err(Error::field(
-            "code",
-            "that recovery code is wrong or was already used",
-        ));
-    }
-    state
-        .store
-        .clear_auth_failures(&keys.0)
-        .await
-        .map_err(store_error)?;
-    promote(&state, &pending).await
+    finish_second_factor(
+        &state,
+        &pending,
+        &keys,
+        consumed,
+        "that recovery code is wrong or was already used",
+    )
+    .await
 }
 
 /// Removes the user's own authenticator. Every session of theirs ends (a 2FA change revokes

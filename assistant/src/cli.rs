@@ -70,6 +70,60 @@ pub enum ScribeCommand {
     /// Transcribe a recording (WAV, MP3, FLAC, OGG/Opus, M4A) on this machine and print the
     /// transcript. Silence is skipped; nothing leaves the machine.
     Transcribe(TranscribeArgs),
+    /// Draft a progress note from a transcript (WebVTT with voice tags, or `Speaker: text`
+    /// lines). Every sentence cites the transcript cues it rests on; risk flags and a CPT
+    /// suggestion come first. A draft is for a clinician to review and sign, never final.
+    Draft(DraftArgs),
+    /// Transcribe a recording and draft a note from it in one step.
+    Run(RunArgs),
+}
+
+/// Options every drafting command shares.
+#[derive(Debug, Args)]
+pub struct DraftFormatArgs {
+    /// The note format: soap, dap, birp, girp, psychotherapy, treatment-plan, or the key of a
+    /// practice format in --formats-dir.
+    #[arg(long, default_value = "soap")]
+    pub format: String,
+    /// Print the draft as one JSON object instead of a readable note.
+    #[arg(long)]
+    pub json: bool,
+    /// The session kind, when the voices do not say it: individual, couples, family,
+    /// family-without-client, group or dictation.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The clinician's voice, when voices are names rather than `Clinician`.
+    #[arg(long)]
+    pub clinician: Option<String>,
+    /// Folder of practice-defined formats (`*.toml`).
+    #[arg(long, env = "HEARTH_FORMATS_DIR")]
+    pub formats_dir: Option<PathBuf>,
+    /// Folder holding the model files.
+    #[arg(long, env = "HEARTH_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DraftArgs {
+    /// The transcript file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub draft: DraftFormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The recording (WAV, MP3, FLAC, OGG/Opus, M4A).
+    pub file: PathBuf,
+    /// A speech model name from `hearth models list` or a ggml model file.
+    #[arg(long, default_value = crate::model_commands::DEFAULT_SPEECH_MODEL)]
+    pub model: String,
+    /// For a stereo recording with one person per channel: their names in channel order,
+    /// e.g. `--speakers Clinician,Client`.
+    #[arg(long, value_delimiter = ',')]
+    pub speakers: Vec<String>,
+    #[command(flatten)]
+    pub draft: DraftFormatArgs,
 }
 
 #[derive(Debug, Args)]

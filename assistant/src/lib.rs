@@ -26,5 +26,7 @@ pub mod http;
 pub mod model_download;
 /// `hearth models list|pull` and `hearth scribe transcribe`.
 pub mod model_commands;
+/// `hearth scribe draft|run`: progress-note drafts from the command line.
+pub mod scribe_commands;
 /// Logging setup and span-carrying blocking tasks.
 pub mod telemetry;

@@ -96,40 +96,21 @@ pub fn render_list(dir: &Path) -> String {
 
 pub async fn run_scribe(command: ScribeCommand) -> anyhow::Result<()> {
     match command {
-        ScribeCommand::Transcribe(args) => {
-            // Decoding and inference are blocking CPU work: keep them off the async runtime.
-            tokio::task::spawn_blocking(move || transcribe(args))
-                .await
-                .context("the transcription thread stopped unexpectedly")?
-        }
+        // Decoding and inference are blocking CPU work: keep them off the async runtime.
+        ScribeCommand::Transcribe(args) => tokio::task::spawn_blocking(move || transcribe(args))
+            .await
+            .context("the transcription thread stopped unexpectedly")?,
+        ScribeCommand::Draft(args) => tokio::task::spawn_blocking(move || crate::scribe_commands::draft(args))
+            .await
+            .context("the drafting thread stopped unexpectedly")?,
+        ScribeCommand::Run(args) => tokio::task::spawn_blocking(move || crate::scribe_commands::run(args))
+            .await
+            .context("the scribe thread stopped unexpectedly")?,
     }
 }
 
 fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
-    let model_path = resolve_speech_model(&args.model, args.models_dir.as_deref())?;
-    if !args.file.is_file() {
-        bail!("no recording at {}: give the path of an audio file (WAV, MP3, FLAC, OGG/Opus or M4A)", args.file.display());
-    }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let mut engine = WhisperSpeech::load(&WhisperConfig::new(&model_path, threads))?;
-    let mut options = scribe::FileTranscribeOptions::default();
-    if let Some(code) = args.language {
-        options.speech.language = Language::Code(code);
-    }
-    if !args.speakers.is_empty() {
-        options.voices = scribe::Voices::PerChannel(args.speakers.clone());
-    }
-    let bar = if std::io::stderr().is_terminal() { new_bar() } else { ProgressBar::hidden() };
-    bar.set_length(1000);
-    bar.set_message("transcribing");
-    let mut on_progress = |p: scribe::Progress| {
-        if let Some(f) = p.fraction {
-            bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
-        }
-    };
-    let transcript = scribe::transcribe_file(&args.file, &mut engine, &options, &mut on_progress);
-    bar.finish_and_clear();
-    let transcript = transcript?;
+    let transcript = transcribe_recording(&args.file, &args.model, args.models_dir.as_deref(), args.language, &args.speakers, args.threads)?;
     if args.vtt {
         print!("{}", transcript.to_webvtt());
     } else {
@@ -141,8 +122,44 @@ fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Transcribes `file` with the speech model `model` (a manifest name or a ggml file), showing a
+/// progress bar on a terminal. `speakers` names the channels of a stereo recording.
+pub(crate) fn transcribe_recording(
+    file: &Path,
+    model: &str,
+    models_dir: Option<&Path>,
+    language: Option<String>,
+    speakers: &[String],
+    threads: Option<usize>,
+) -> anyhow::Result<scribe::Transcript> {
+    let model_path = resolve_speech_model(model, models_dir)?;
+    if !file.is_file() {
+        bail!("no recording at {}: give the path of an audio file (WAV, MP3, FLAC, OGG/Opus or M4A)", file.display());
+    }
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut engine = WhisperSpeech::load(&WhisperConfig::new(&model_path, threads))?;
+    let mut options = scribe::FileTranscribeOptions::default();
+    if let Some(code) = language {
+        options.speech.language = Language::Code(code);
+    }
+    if !speakers.is_empty() {
+        options.voices = scribe::Voices::PerChannel(speakers.to_vec());
+    }
+    let bar = if std::io::stderr().is_terminal() { new_bar() } else { ProgressBar::hidden() };
+    bar.set_length(1000);
+    bar.set_message("transcribing");
+    let mut on_progress = |p: scribe::Progress| {
+        if let Some(f) = p.fraction {
+            bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        }
+    };
+    let transcript = scribe::transcribe_file(file, &mut engine, &options, &mut on_progress);
+    bar.finish_and_clear();
+    Ok(transcript?)
+}
+
 /// `--model` is a manifest name (checked against its published hash) or a path to a ggml file.
-fn resolve_speech_model(model: &str, models_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn resolve_speech_model(model: &str, models_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Ok(spec) = manifest::find(model) {
         if spec.task != Task::SpeechToText {
             bail!("`{model}` is not a speech model; speech models: {}", speech_model_names());

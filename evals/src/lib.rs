@@ -2,3 +2,10 @@
 //! error rate, section accuracy, grounding, omissions, risk recall), benchmarks and reports.
 //!
 //! It never ships in the service binary.
+
+/// The corpus format: transcripts with gold annotations.
+pub mod corpus;
+/// Scores of a draft and of risk flags against gold.
+pub mod metrics;
+/// Running the scribe over corpora and writing the report.
+pub mod scribe_eval;

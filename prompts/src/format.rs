@@ -34,6 +34,40 @@ pub enum SpeakerHint {
     Any,
 }
 
+/// The kinds of content a progress note is made of, following the usual documentation
+/// conventions (what the client reports, what was observed or measured, what the clinician did,
+/// how the client responded, the clinician's assessment, the plan, treatment goals). A section
+/// says which kinds it holds, so a drafter that recognises the kind of an utterance can place it
+/// in any format, built-in or custom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    ClientReport,
+    Observation,
+    Intervention,
+    Response,
+    Assessment,
+    Plan,
+    Goal,
+}
+
+impl ContentKind {
+    pub const ALL: [ContentKind; 7] = [
+        ContentKind::ClientReport,
+        ContentKind::Observation,
+        ContentKind::Intervention,
+        ContentKind::Response,
+        ContentKind::Assessment,
+        ContentKind::Plan,
+        ContentKind::Goal,
+    ];
+
+    /// Position in [`ContentKind::ALL`].
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).expect("ALL lists every kind")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
     pub key: String,
@@ -42,6 +76,9 @@ pub struct Section {
     pub speaker: SpeakerHint,
     pub cues: Vec<String>,
     pub examples: Vec<String>,
+    /// The kinds of content that belong here (may be empty: then placement relies on the
+    /// guidance, cues and examples alone). Each kind belongs to at most one section.
+    pub holds: Vec<ContentKind>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +131,8 @@ struct RawSection {
     cues: Vec<String>,
     #[serde(default)]
     examples: Vec<String>,
+    #[serde(default)]
+    holds: Vec<ContentKind>,
 }
 
 impl NoteFormat {
@@ -116,6 +155,7 @@ impl NoteFormat {
             return Err(invalid("section", format!("a format may have at most {MAX_SECTIONS} sections")));
         }
         let mut seen = HashSet::new();
+        let mut held: Vec<(ContentKind, String)> = Vec::new();
         let mut sections = Vec::with_capacity(raw.sections.len());
         for (i, s) in raw.sections.into_iter().enumerate() {
             let at = |f: &str| format!("section[{}].{f}", i + 1);
@@ -133,6 +173,15 @@ impl NoteFormat {
                     check_text(&format!("{}[{}]", at(name), j + 1), e, 400)?;
                 }
             }
+            for kind in &s.holds {
+                if let Some((_, other)) = held.iter().find(|(k, _)| k == kind) {
+                    return Err(invalid(
+                        at("holds"),
+                        format!("{kind:?} is already held by section `{other}`; each kind of content belongs to one section"),
+                    ));
+                }
+                held.push((*kind, s.key.clone()));
+            }
             sections.push(Section {
                 key: s.key,
                 title: s.title,
@@ -140,6 +189,7 @@ impl NoteFormat {
                 speaker: s.speaker,
                 cues: s.cues,
                 examples: s.examples,
+                holds: s.holds,
             });
         }
         // The fingerprint covers the exact text, so an edit without a version bump still shows
@@ -263,6 +313,17 @@ guidance = "Relevant history the client reports."
         assert!(err.to_string().contains("lowercase"), "{err}");
         let err = NoteFormat::from_toml(&MINIMAL.replace("\"HISTORY\"", "\"history\"")).unwrap_err();
         assert!(err.to_string().contains("capital"), "{err}");
+    }
+
+    #[test]
+    fn a_kind_of_content_may_belong_to_one_section_only() {
+        let ok = MINIMAL.replace("guidance = \"Relevant", "holds = [\"client_report\", \"goal\"]\nguidance = \"Relevant");
+        assert_eq!(NoteFormat::from_toml(&ok).unwrap().sections[0].holds, vec![ContentKind::ClientReport, ContentKind::Goal]);
+        let twice = format!("{ok}\n[[section]]\nkey = \"PLAN\"\ntitle = \"x\"\nguidance = \"y\"\nholds = [\"goal\"]\n");
+        let err = NoteFormat::from_toml(&twice).unwrap_err();
+        assert!(matches!(&err, FormatError::Invalid { field, .. } if field == "section[2].holds"), "{err}");
+        let unknown = ok.replace("\"goal\"", "\"gaol\"");
+        assert!(matches!(NoteFormat::from_toml(&unknown).unwrap_err(), FormatError::Syntax(_)));
     }
 
     #[test]

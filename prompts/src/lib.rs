@@ -13,6 +13,6 @@ pub mod registry;
 /// Prompt templates for generative drafting, with strict placeholders and versions.
 pub mod template;
 
-pub use format::{FormatError, FormatKind, NoteFormat, Section, SpeakerHint};
+pub use format::{ContentKind, FormatError, FormatKind, NoteFormat, Section, SpeakerHint};
 pub use registry::{FormatRegistry, RegistryError};
 pub use template::{PromptTemplate, TemplateError};

@@ -9,6 +9,8 @@
 pub mod audio;
 /// The CPT psychotherapy code suggested from session kind and time, with its reason.
 pub mod cpt;
+/// Progress-note drafts with per-sentence evidence, in any note format.
+pub mod draft;
 /// The crate's error type.
 pub mod error;
 /// Risk flags from the transcript: suicidal and homicidal ideation, self-harm, abuse, relapse.
@@ -18,6 +20,7 @@ pub mod transcribe;
 /// Transcripts and their WebVTT form.
 pub mod transcript;
 
+pub use draft::{Draft, DraftMode, DraftOptions, DraftSection, DraftSentence, SessionAnalysis, draft_transcript};
 pub use error::{Result, ScribeError};
 pub use transcribe::{FileTranscribeOptions, Progress, Voices, transcribe_file};
 pub use transcript::{Cue, Transcript};

@@ -19,7 +19,7 @@
 //!   person are one disclosure with several evidence cues, not several flags.
 
 mod patterns;
-mod sentences;
+pub(crate) mod sentences;
 #[cfg(test)]
 mod tests;
 

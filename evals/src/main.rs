@@ -1,0 +1,55 @@
+//! `hearth-evals`: the scribe's quality figures on a corpus.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hearth-evals", about = "Hearth's evaluations and benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Drafts every session of each corpus in SOAP, DAP, BIRP and GIRP (embedding mode) and
+    /// reports key-fact recall, placement, grounding, must_not_claim hits, risk and CPT.
+    Scribe {
+        /// A corpus folder (WebVTT + .gold.json per session); repeat for several.
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        /// Where the model files are.
+        #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+        /// Folder for report.json and report.md.
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
+        /// Also write every unit's salience features with its gold label (JSON lines).
+        #[arg(long)]
+        units: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Scribe { corpus, models_dir, out, units } => {
+            let mut embedder = evals::scribe_eval::load_embedder(&models_dir)?;
+            let formats: Vec<&prompts::NoteFormat> = evals::scribe_eval::FORMATS
+                .iter()
+                .map(|k| prompts::builtin::get(k).expect("the built-in progress formats exist"))
+                .collect();
+            let report = evals::scribe_eval::run(&corpus, &formats, &mut embedder)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+            let md = report.markdown();
+            std::fs::write(out.join("report.md"), &md)?;
+            if let Some(path) = units {
+                let lines: Vec<String> = report.units.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
+                std::fs::write(&path, lines.join("\n"))?;
+            }
+            print!("{md}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! What a note keeps: each unit's salience (how much clinically relevant content it carries)
+//! and the kind of content it is (what the client reports, an intervention, the plan...).
+//!
+//! Salience is a logistic score over a few readable features: content words, numbers, who is
+//! speaking, questions, similarity to clinical and to small-talk anchors, and risk evidence.
+//! The weights were fitted once on the public and project corpora (see `evals/README.md`) and
+//! are fixed here, so a draft never depends on anything but its transcript.
+
+use super::units::Unit;
+use crate::risk::SpeakerRole;
+use prompts::ContentKind;
+
+/// Sentences of the sort small talk is made of; similarity to them lowers salience.
+pub const SMALL_TALK_ANCHORS: &[&str] = &[
+    "Did you find parking okay?",
+    "The traffic was terrible on the way over here.",
+    "Can I get you some water or coffee?",
+    "It's so cold out today, they say it might snow this weekend.",
+    "Did you watch the game last night?",
+    "I like your new glasses.",
+    "Hi, come on in, have a seat wherever you like.",
+    "Sorry, let me just silence my phone.",
+    "The elevator is broken again.",
+    "Nice to see you, how was the drive?",
+    "Okay, thanks, you too, take care.",
+    "Let me pull up your chart on the computer.",
+];
+
+/// Names of the salience features, in the order of [`features`] (for evals and fitting).
+pub const FEATURE_NAMES: [&str; 10] = [
+    "bias", "ln_content", "number", "client_side", "question", "clinical_sim", "small_talk_sim",
+    "risk", "answer", "short",
+];
+
+/// Weights of [`FEATURE_NAMES`], fitted by logistic regression against gold evidence cues.
+const WEIGHTS: [f32; 10] = [-4.2, 0.9, 0.55, 0.35, -0.6, 4.0, -2.5, 2.0, 0.4, -0.8];
+
+/// A unit's salience features.
+pub fn features(unit: &Unit, clinical_sim: f32, small_talk_sim: f32, is_risk: bool) -> [f32; 10] {
+    let client_side = unit.role != SpeakerRole::Clinician;
+    [
+        1.0,
+        (1.0 + unit.content_words as f32).ln(),
+        f32::from(u8::from(unit.has_number)),
+        f32::from(u8::from(client_side)),
+        f32::from(u8::from(unit.said.trim_end().ends_with('?'))),
+        clinical_sim,
+        small_talk_sim,
+        f32::from(u8::from(is_risk)),
+        f32::from(u8::from(unit.question.is_some())),
+        f32::from(u8::from(unit.content_words <= 3)),
+    ]
+}
+
+/// The probability-like salience of a feature vector.
+pub fn salience(f: &[f32; 10]) -> f32 {
+    let z: f32 = f.iter().zip(WEIGHTS).map(|(x, w)| x * w).sum();
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Words that mark each kind of content. Matched on lowercased text with word boundaries at
+/// both ends (a marker may be several words).
+const PLAN_MARKERS: &[&str] = &[
+    "homework", "this week", "next week", "next session", "next time", "before we meet",
+    "between now and", "between sessions", "for next", "i'd like you to", "i want you to",
+    "schedule", "appointment", "refer", "referral", "bring", "tomorrow", "safety plan",
+    "see you", "follow up", "follow-up", "going forward", "over the next", "each day",
+    "every day", "once a day", "twice a day", "every morning", "every night", "daily", "plan is",
+    "the plan", "call intake", "sign the release", "release of information", "will call",
+    "we'll meet", "we will meet", "next appointment", "book", "reschedule", "practice it",
+    "practise", "keep track", "keep filling", "log it", "write down",
+];
+const GOAL_MARKERS: &[&str] = &[
+    "goal", "goals", "i want to be able", "i'd like to be able", "get back to", "work toward",
+    "working toward", "hope to", "someday", "i want to get", "i'd love to", "what i want is",
+    "be able to", "treatment plan",
+];
+const ASSESSMENT_MARKERS: &[&str] = &[
+    "sounds like", "it seems", "seems like", "it looks like", "pattern", "progress",
+    "i'm concerned", "i am concerned", "concern", "makes sense", "what i'm noticing",
+    "what i'm hearing", "cycle", "right direction", "improvement", "improving", "keeps the",
+    "maintaining", "maintains", "what keeps", "that tells me", "my sense", "i think what",
+    "moderate range", "mild range", "severe range", "risk", "safe", "meets", "criteria",
+    "overall", "stuck", "working", "i'm glad", "i'm worried", "worried about you",
+];
+const INTERVENTION_MARKERS: &[&str] = &[
+    "let's", "let us", "try", "practice", "imagine", "notice", "breathe", "breathing",
+    "what if", "what would", "evidence", "exercise", "worksheet", "skill", "chain", "step",
+    "turn to", "tell him", "tell her", "can you", "would you be willing", "psychoeducation",
+    "the way", "what happens", "when you avoid", "on a scale", "rate", "ready", "timer",
+    "together", "role", "validate", "reframe", "thought", "urge", "surf", "ground",
+    "five things", "what went through", "alternative", "predict", "experiment",
+];
+const OBSERVATION_MARKERS: &[&str] = &[
+    "score", "scored", "rated", "rating", "scale", "out of ten", "out of 10", "/10", "phq",
+    "gad", "pcl", "audit", "percent", "questionnaire", "screen", "appears", "tearful", "crying",
+];
+const RESPONSE_MARKERS: &[&str] = &[
+    "felt", "feels", "helped", "helps", "better", "easier", "harder", "weird", "proud", "calmer",
+    "less", "worked", "noticed", "came down", "went down", "went up", "surprised", "didn't expect",
+    "makes sense", "i can do", "i could do", "i'll try", "i will try", "okay, i'll", "i get it",
+];
+
+fn marker_hits(lower: &str, markers: &[&str]) -> usize {
+    markers.iter().filter(|m| contains_word(lower, m)).count()
+}
+
+/// `needle` in `hay` with non-alphanumeric characters (or the ends) on both sides.
+pub fn contains_word(hay: &str, needle: &str) -> bool {
+    let mut from = 0;
+    while let Some(at) = hay[from..].find(needle) {
+        let start = from + at;
+        let end = start + needle.len();
+        let alnum = |c: char| c.is_alphanumeric();
+        let before_ok = !needle.starts_with(alnum) || hay[..start].chars().next_back().is_none_or(|c| !alnum(c));
+        let after_ok = !needle.ends_with(alnum) || hay[end..].chars().next().is_none_or(|c| !alnum(c));
+        if before_ok && after_ok {
+            return true;
+        }
+        from = start + needle.len().max(1);
+        while !hay.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// How likely each kind of content is for a unit, in the order of [`ContentKind::ALL`]
+/// (they sum to 1). `after_intervention`: the clinician's last turn before this one was an
+/// intervention, so a client's words may be their response to it.
+pub fn content_kinds(unit: &Unit, after_intervention: bool) -> [f32; 7] {
+    if let Some(kind) = unit.spoken_kind {
+        let mut p = [0.0; 7];
+        p[kind.index()] = 1.0;
+        return p;
+    }
+    let lower = unit.said.to_lowercase().replace('\u{2019}', "'");
+    let clinician = unit.role == SpeakerRole::Clinician;
+    let question = lower.trim_end().ends_with('?');
+    let hits = |m: &[&str]| marker_hits(&lower, m) as f32;
+    let mut s = [0.0f32; 7];
+    let idx = |k: ContentKind| k.index();
+    s[idx(ContentKind::ClientReport)] = if clinician { -1.0 } else { 1.0 };
+    s[idx(ContentKind::Observation)] = 0.9 * hits(OBSERVATION_MARKERS) - 0.4;
+    s[idx(ContentKind::Intervention)] =
+        if clinician { 0.5 + 0.4 * hits(INTERVENTION_MARKERS) + if question { 0.4 } else { 0.0 } } else { -1.0 };
+    s[idx(ContentKind::Response)] = if !clinician && after_intervention { 0.4 + 0.5 * hits(RESPONSE_MARKERS) } else { -1.0 };
+    s[idx(ContentKind::Assessment)] =
+        if clinician && !question { 0.7 * hits(ASSESSMENT_MARKERS) - 0.1 } else { -1.0 };
+    s[idx(ContentKind::Plan)] = 0.9 * hits(PLAN_MARKERS) - 0.5;
+    s[idx(ContentKind::Goal)] = 1.1 * hits(GOAL_MARKERS) - 0.8;
+    softmax(s, 2.0)
+}
+
+/// Whether a clinician's turn looks like an intervention (for the next turns' response kind).
+pub fn is_intervention(unit: &Unit) -> bool {
+    unit.role == SpeakerRole::Clinician && {
+        let p = content_kinds(unit, false);
+        let i = ContentKind::Intervention.index();
+        p.iter().enumerate().all(|(k, v)| k == i || *v <= p[i])
+    }
+}
+
+fn softmax(s: [f32; 7], sharpness: f32) -> [f32; 7] {
+    let max = s.iter().copied().fold(f32::MIN, f32::max);
+    let e: Vec<f32> = s.iter().map(|v| ((v - max) * sharpness).exp()).collect();
+    let total: f32 = e.iter().sum();
+    let mut out = [0.0; 7];
+    for (o, v) in out.iter_mut().zip(e) {
+        *o = v / total;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::draft::phrase::Speaker;
+
+    fn unit(role: SpeakerRole, said: &str) -> Unit {
+        Unit {
+            evidence: vec![1],
+            speaker: if role == SpeakerRole::Clinician { Speaker::Clinician } else { Speaker::Person("Client".into()) },
+            role,
+            said: said.into(),
+            question: None,
+            spoken_kind: None,
+            content_words: super::super::text::content_stems(said).len(),
+            has_number: super::super::text::has_number(said),
+        }
+    }
+
+    fn top(p: [f32; 7]) -> ContentKind {
+        let (i, _) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+        ContentKind::ALL[i]
+    }
+
+    #[test]
+    fn kinds_follow_the_speaker_and_the_markers() {
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "I had three attacks at the store."), false)), ContentKind::ClientReport);
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "For homework this week, practise the breathing every day."), false)), ContentKind::Plan);
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "It sounds like the avoidance is what keeps the panic going, and that's the pattern."), false)), ContentKind::Assessment);
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "Let's try breathing through a straw. Ready?"), false)), ContentKind::Intervention);
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "My goal is to be able to ride the subway again."), false)), ContentKind::Goal);
+        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "That felt weird but it helped, it came down faster."), true)), ContentKind::Response);
+    }
+
+    #[test]
+    fn word_matching_respects_boundaries() {
+        assert!(contains_word("i rate it a five", "rate"));
+        assert!(!contains_word("i was irate", "rate"));
+        assert!(contains_word("score 8/10 today", "/10"));
+    }
+
+    #[test]
+    fn salience_rises_with_clinical_content_and_falls_with_small_talk() {
+        let u = unit(SpeakerRole::Client, "I had three panic attacks this week, the worst at the grocery store.");
+        let clinical = salience(&features(&u, 0.6, 0.1, false));
+        let chatty = salience(&features(&u, 0.1, 0.6, false));
+        assert!(clinical > 0.5 && chatty < clinical, "{clinical} {chatty}");
+    }
+}

@@ -28,12 +28,15 @@ enum Command {
         /// Also write every unit's salience features with its gold label (JSON lines).
         #[arg(long)]
         units: Option<PathBuf>,
+        /// Also write every draft as JSON into this folder (`<session>.<format>.json`).
+        #[arg(long)]
+        drafts: Option<PathBuf>,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Scribe { corpus, models_dir, out, units } => {
+        Command::Scribe { corpus, models_dir, out, units, drafts } => {
             let mut embedder = evals::scribe_eval::load_embedder(&models_dir)?;
             let formats: Vec<&prompts::NoteFormat> = evals::scribe_eval::FORMATS
                 .iter()
@@ -47,6 +50,12 @@ fn main() -> anyhow::Result<()> {
             if let Some(path) = units {
                 let lines: Vec<String> = report.units.iter().map(serde_json::to_string).collect::<Result<_, _>>()?;
                 std::fs::write(&path, lines.join("\n"))?;
+            }
+            if let Some(dir) = drafts {
+                std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+                for (stem, format, draft) in &report.texts {
+                    std::fs::write(dir.join(format!("{stem}.{format}.json")), serde_json::to_string_pretty(draft)?)?;
+                }
             }
             print!("{md}");
         }

@@ -23,6 +23,9 @@ pub struct ScribeReport {
     /// Per session: every unit's salience and whether it cites a gold cue (for tuning).
     #[serde(skip)]
     pub units: Vec<UnitRow>,
+    /// Every draft, by session and format (written with `--drafts`).
+    #[serde(skip)]
+    pub texts: Vec<(String, String, scribe::Draft)>,
 }
 
 /// One unit of one session, for fitting the salience weights.
@@ -32,6 +35,7 @@ pub struct UnitRow {
     pub evidence: Vec<usize>,
     pub features: [f32; 10],
     pub salience: f32,
+    pub kind_features: [f32; 16],
     pub kept: bool,
     pub gold: bool,
 }
@@ -132,6 +136,7 @@ pub fn run(corpora: &[PathBuf], formats: &[&NoteFormat], embedder: &mut dyn Embe
         drafts: Vec::new(),
         risk: BTreeMap::new(),
         units: Vec::new(),
+        texts: Vec::new(),
     };
     for session in &sessions {
         let analysis = SessionAnalysis::new(&session.transcript, &DraftOptions::default(), embedder, MiniLmEmbedder::MANIFEST_NAME)?;
@@ -144,12 +149,14 @@ pub fn run(corpora: &[PathBuf], formats: &[&NoteFormat], embedder: &mut dyn Embe
             evidence: u.evidence.clone(),
             features: u.features,
             salience: u.salience,
+            kind_features: u.kind_features,
             kept: u.kept,
             gold: u.evidence.iter().any(|c| gold.contains(c)),
         }));
         for format in formats {
             let draft = analysis.draft(format, embedder)?;
             report.drafts.push(score_draft(session, &format.name, &draft)?);
+            report.texts.push((session.stem.clone(), format.key().to_string(), draft));
         }
     }
     Ok(report)

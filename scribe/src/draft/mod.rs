@@ -54,7 +54,9 @@ pub const MAX_CUES: usize = 20_000;
 /// Texts per embedding call, so memory stays flat however long the session.
 const EMBED_BATCH: usize = 256;
 /// Least salience for a unit to be kept.
-const SALIENCE_THRESHOLD: f32 = 0.5;
+const SALIENCE_THRESHOLD: f32 = 0.25;
+/// Units this close (in cues) to a kept one are considered after the rest.
+const NEIGHBOUR_CUES: usize = 2;
 
 /// How a draft was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +149,7 @@ pub struct UnitReport {
     pub evidence: Vec<usize>,
     pub features: [f32; 10],
     pub salience: f32,
+    pub kind_features: [f32; 16],
     pub kinds: [f32; 7],
     pub kept: bool,
 }
@@ -234,15 +237,26 @@ impl SessionAnalysis {
         let risk_cues: Vec<usize> = risk_flags.iter().flat_map(|f| f.evidence.iter().copied()).collect();
         let mut reports = Vec::with_capacity(units.len());
         let mut after_intervention = false;
+        let cue_count = transcript.cues.len().max(1) as f32;
         for (unit, embedding) in units.iter().zip(&embeddings) {
             let is_risk = unit.evidence.iter().any(|c| risk_cues.contains(c));
             let features = select::features(unit, best_similarity(embedding, &clinical), best_similarity(embedding, &small_talk), is_risk);
-            let kinds = select::content_kinds(unit, after_intervention);
+            let position = *unit.evidence.last().expect("a unit cites its own cue") as f32 / cue_count;
+            let kind_features = select::kind_features(unit, after_intervention, position);
+            let kinds = select::content_kinds(unit, &kind_features);
             if unit.role == SpeakerRole::Clinician {
-                after_intervention = select::is_intervention(unit);
+                after_intervention = select::is_intervention(unit, &kinds);
             }
-            reports.push(UnitReport { evidence: unit.evidence.clone(), salience: select::salience(&features), features, kinds, kept: false });
+            reports.push(UnitReport {
+                evidence: unit.evidence.clone(),
+                salience: select::salience(&features),
+                features,
+                kind_features,
+                kinds,
+                kept: false,
+            });
         }
+        smooth_kinds(&units, &mut reports);
         let keep = choose(&units, &reports, transcript.cues.len(), dictation);
         for &i in &keep {
             reports[i].kept = true;
@@ -334,30 +348,79 @@ fn evidence_text(transcript: &Transcript, evidence: &[usize]) -> String {
     evidence.iter().filter_map(|&c| transcript.cue(c)).map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-/// Most sentences a conversation's draft keeps, from its number of cues: a dozen, and one more
-/// for every eight turns, so a note summarises rather than repeats the session.
+/// Most sentences a conversation's draft keeps, from its number of cues: a dozen, one more for
+/// every six turns, levelling off past 300 turns (about an hour), so a note summarises rather
+/// than repeats the session, and a three-hour session is still covered to its end.
 fn sentence_budget(cues: usize) -> usize {
-    12 + cues / 8
+    (12 + cues / 6).min(48 + cues.saturating_sub(300) / 10)
 }
 
 /// The units a draft keeps, in transcript order: in a dictation everything dictated; in a
-/// conversation the most salient units over the threshold, within the budget, and always the
-/// units that carry a risk flag's evidence.
+/// conversation the most salient units over the threshold, within the budget, spread over the
+/// session (a unit next to one already kept waits until every other candidate has had its
+/// turn, so one topic cannot fill the note), and always the units that carry a risk flag's
+/// evidence.
 fn choose(units: &[Unit], reports: &[UnitReport], cues: usize, dictation: bool) -> Vec<usize> {
     if dictation {
         return (0..units.len()).collect();
     }
     let mut ranked: Vec<usize> = (0..units.len()).filter(|&i| reports[i].salience >= SALIENCE_THRESHOLD).collect();
     ranked.sort_by(|&a, &b| reports[b].salience.total_cmp(&reports[a].salience));
-    ranked.truncate(sentence_budget(cues));
-    for (i, r) in reports.iter().enumerate() {
-        let risk = r.features[select::FEATURE_NAMES.iter().position(|n| *n == "risk").expect("risk is a feature")] > 0.0;
-        if risk && !ranked.contains(&i) {
-            ranked.push(i);
+    let budget = sentence_budget(cues);
+    let main_cue = |i: usize| *units[i].evidence.last().expect("a unit cites its own cue");
+    let mut kept: Vec<usize> = Vec::with_capacity(budget);
+    let mut waiting = Vec::new();
+    for &i in &ranked {
+        if kept.len() == budget {
+            break;
+        }
+        if kept.iter().any(|&k| main_cue(k).abs_diff(main_cue(i)) <= NEIGHBOUR_CUES) {
+            waiting.push(i);
+        } else {
+            kept.push(i);
         }
     }
-    ranked.sort_unstable();
-    ranked
+    kept.extend(waiting.into_iter().take(budget.saturating_sub(kept.len())));
+    let risk_feature = select::FEATURE_NAMES.iter().position(|n| *n == "risk").expect("risk is a feature");
+    for (i, r) in reports.iter().enumerate() {
+        if r.features[risk_feature] > 0.0 && !kept.contains(&i) {
+            kept.push(i);
+        }
+    }
+    kept.sort_unstable();
+    kept
+}
+
+/// Weight of a unit's own kinds against its neighbours' when the turns of one exchange are
+/// read together (an answer inside an exercise belongs with the exercise).
+const OWN_KIND_WEIGHT: f32 = 0.6;
+
+/// Blends each unit's kinds of content with those of the adjacent turns (within
+/// [`NEIGHBOUR_CUES`]): the turns of one exchange usually belong in one section.
+fn smooth_kinds(units: &[Unit], reports: &mut [UnitReport]) {
+    let own: Vec<[f32; 7]> = reports.iter().map(|r| r.kinds).collect();
+    let main_cue = |i: usize| *units[i].evidence.last().expect("a unit cites its own cue");
+    for i in 0..units.len() {
+        if units[i].spoken_kind.is_some() {
+            continue;
+        }
+        let neighbours: Vec<usize> = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|&j| j < units.len() && main_cue(i).abs_diff(main_cue(j)) <= NEIGHBOUR_CUES)
+            .collect();
+        if neighbours.is_empty() {
+            continue;
+        }
+        let share = (1.0 - OWN_KIND_WEIGHT) / neighbours.len() as f32;
+        let mut blended = own[i].map(|p| p * OWN_KIND_WEIGHT);
+        for j in neighbours {
+            for (b, p) in blended.iter_mut().zip(own[j]) {
+                *b += share * p;
+            }
+        }
+        reports[i].kinds = blended;
+    }
 }
 
 /// Drafts `transcript` in `format` in embedding mode.

@@ -33,7 +33,7 @@ pub const FEATURE_NAMES: [&str; 10] = [
 ];
 
 /// Weights of [`FEATURE_NAMES`], fitted by logistic regression against gold evidence cues.
-const WEIGHTS: [f32; 10] = [-4.2, 0.9, 0.55, 0.35, -0.6, 4.0, -2.5, 2.0, 0.4, -0.8];
+const WEIGHTS: [f32; 10] = [-3.68, 1.36, 0.30, 1.38, -0.28, 2.21, -1.17, 1.28, 0.54, -0.28];
 
 /// A unit's salience features.
 pub fn features(unit: &Unit, clinical_sim: f32, small_talk_sim: f32, is_risk: bool) -> [f32; 10] {
@@ -125,40 +125,85 @@ pub fn contains_word(hay: &str, needle: &str) -> bool {
     false
 }
 
+/// Names of the content-kind features, in the order of [`kind_features`].
+pub const KIND_FEATURE_NAMES: [&str; 16] = [
+    "bias", "clinician", "question", "answer", "rating", "number", "position", "late", "end",
+    "plan_markers", "goal_markers", "assessment_markers", "intervention_markers",
+    "observation_markers", "response_markers", "after_intervention",
+];
+
+/// Words of an in-session rating question ("zero to ten", "how similar").
+const RATING_MARKERS: &[&str] = &[
+    "scale", "zero to ten", "0 to 10", "out of ten", "out of 10", "rate", "rating", "similar",
+    "similarity", "how anxious", "how strong", "how high", "what number", "percent", "how much do you believe",
+];
+
+/// The features the content-kind model reads. `position` is the unit's place in the session
+/// (0 at the start, 1 at the end): plans come late, check-ins early.
+pub fn kind_features(unit: &Unit, after_intervention: bool, position: f32) -> [f32; 16] {
+    let lower = unit.said.to_lowercase().replace('\u{2019}', "'");
+    let question_lower = unit.question.as_deref().unwrap_or_default().to_lowercase();
+    let hits = |m: &[&str]| (marker_hits(&lower, m) as f32).min(3.0);
+    let flag = |b: bool| f32::from(u8::from(b));
+    [
+        1.0,
+        flag(unit.role == SpeakerRole::Clinician),
+        flag(lower.trim_end().ends_with('?')),
+        flag(unit.question.is_some()),
+        flag(marker_hits(&question_lower, RATING_MARKERS) + marker_hits(&lower, RATING_MARKERS) > 0),
+        flag(unit.has_number),
+        position,
+        flag(position >= 0.66),
+        flag(position >= 0.85),
+        hits(PLAN_MARKERS),
+        hits(GOAL_MARKERS),
+        hits(ASSESSMENT_MARKERS),
+        hits(INTERVENTION_MARKERS),
+        hits(OBSERVATION_MARKERS),
+        hits(RESPONSE_MARKERS),
+        flag(after_intervention),
+    ]
+}
+
+/// Weights of the content-kind model, one row per kind in the order of [`ContentKind::ALL`],
+/// one column per [`KIND_FEATURE_NAMES`]; fitted by multinomial logistic regression on the
+/// kinds the gold annotations imply (see `evals/tools/fit_kinds.py`).
+const KIND_WEIGHTS: [[f32; 16]; 7] = [
+    // client_report
+    [3.11, -1.12, 0.46, -0.29, 0.24, 0.35, -3.06, -0.32, 0.03, 0.02, 0.01, -0.75, -0.20, 0.54, 0.15, 0.34],
+    // observation
+    [0.63, 0.68, 0.44, 0.30, -0.41, 0.26, -2.80, -0.24, 1.14, 0.09, -0.15, -0.14, -0.28, 0.53, 0.01, -0.38],
+    // intervention
+    [1.30, 0.38, 0.03, 0.18, 0.55, -0.04, 1.09, -1.34, -1.45, -0.61, -0.28, 0.16, 0.34, -0.27, 0.35, -0.26],
+    // response
+    [0.07, -0.62, -0.72, 0.11, 0.32, -0.33, 1.30, 0.29, -0.45, -0.23, -0.17, -0.27, 0.59, -0.42, 0.41, -0.13],
+    // assessment
+    [-1.76, 1.12, -0.34, 0.26, -0.24, -0.35, 0.73, -0.08, 0.49, 0.23, -0.39, 1.14, -0.08, 0.28, -0.05, 0.05],
+    // plan
+    [-0.63, -0.13, -0.01, -0.29, -0.38, -0.15, 2.33, 0.93, 0.65, 0.71, -0.31, 0.03, 0.00, -0.62, -0.62, 0.14],
+    // goal
+    [-2.72, -0.30, 0.14, -0.28, -0.07, 0.26, 0.43, 0.75, -0.41, -0.22, 1.29, -0.17, -0.37, -0.04, -0.24, 0.24],
+];
+
 /// How likely each kind of content is for a unit, in the order of [`ContentKind::ALL`]
-/// (they sum to 1). `after_intervention`: the clinician's last turn before this one was an
-/// intervention, so a client's words may be their response to it.
-pub fn content_kinds(unit: &Unit, after_intervention: bool) -> [f32; 7] {
+/// (they sum to 1). A heading the clinician said aloud in a dictation decides outright.
+pub fn content_kinds(unit: &Unit, features: &[f32; 16]) -> [f32; 7] {
     if let Some(kind) = unit.spoken_kind {
         let mut p = [0.0; 7];
         p[kind.index()] = 1.0;
         return p;
     }
-    let lower = unit.said.to_lowercase().replace('\u{2019}', "'");
-    let clinician = unit.role == SpeakerRole::Clinician;
-    let question = lower.trim_end().ends_with('?');
-    let hits = |m: &[&str]| marker_hits(&lower, m) as f32;
-    let mut s = [0.0f32; 7];
-    let idx = |k: ContentKind| k.index();
-    s[idx(ContentKind::ClientReport)] = if clinician { -1.0 } else { 1.0 };
-    s[idx(ContentKind::Observation)] = 0.9 * hits(OBSERVATION_MARKERS) - 0.4;
-    s[idx(ContentKind::Intervention)] =
-        if clinician { 0.5 + 0.4 * hits(INTERVENTION_MARKERS) + if question { 0.4 } else { 0.0 } } else { -1.0 };
-    s[idx(ContentKind::Response)] = if !clinician && after_intervention { 0.4 + 0.5 * hits(RESPONSE_MARKERS) } else { -1.0 };
-    s[idx(ContentKind::Assessment)] =
-        if clinician && !question { 0.7 * hits(ASSESSMENT_MARKERS) - 0.1 } else { -1.0 };
-    s[idx(ContentKind::Plan)] = 0.9 * hits(PLAN_MARKERS) - 0.5;
-    s[idx(ContentKind::Goal)] = 1.1 * hits(GOAL_MARKERS) - 0.8;
-    softmax(s, 2.0)
+    let mut z = [0.0f32; 7];
+    for (zk, w) in z.iter_mut().zip(KIND_WEIGHTS) {
+        *zk = w.iter().zip(features).map(|(a, b)| a * b).sum();
+    }
+    softmax(z, 1.0)
 }
 
 /// Whether a clinician's turn looks like an intervention (for the next turns' response kind).
-pub fn is_intervention(unit: &Unit) -> bool {
-    unit.role == SpeakerRole::Clinician && {
-        let p = content_kinds(unit, false);
-        let i = ContentKind::Intervention.index();
-        p.iter().enumerate().all(|(k, v)| k == i || *v <= p[i])
-    }
+pub fn is_intervention(unit: &Unit, kinds: &[f32; 7]) -> bool {
+    let i = ContentKind::Intervention.index();
+    unit.role == SpeakerRole::Clinician && kinds.iter().enumerate().all(|(k, v)| k == i || *v <= kinds[i])
 }
 
 fn softmax(s: [f32; 7], sharpness: f32) -> [f32; 7] {
@@ -195,14 +240,18 @@ mod tests {
         ContentKind::ALL[i]
     }
 
+    fn kinds(u: &Unit, after: bool, position: f32) -> [f32; 7] {
+        content_kinds(u, &kind_features(u, after, position))
+    }
+
     #[test]
-    fn kinds_follow_the_speaker_and_the_markers() {
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "I had three attacks at the store."), false)), ContentKind::ClientReport);
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "For homework this week, practise the breathing every day."), false)), ContentKind::Plan);
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "It sounds like the avoidance is what keeps the panic going, and that's the pattern."), false)), ContentKind::Assessment);
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Clinician, "Let's try breathing through a straw. Ready?"), false)), ContentKind::Intervention);
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "My goal is to be able to ride the subway again."), false)), ContentKind::Goal);
-        assert_eq!(top(content_kinds(&unit(SpeakerRole::Client, "That felt weird but it helped, it came down faster."), true)), ContentKind::Response);
+    fn kinds_follow_the_speaker_the_markers_and_the_place_in_the_session() {
+        assert_eq!(top(kinds(&unit(SpeakerRole::Client, "I had three attacks at the store."), false, 0.4)), ContentKind::ClientReport);
+        assert_eq!(top(kinds(&unit(SpeakerRole::Clinician, "For homework this week, practise the breathing every day."), false, 0.4)), ContentKind::Plan);
+        assert_eq!(top(kinds(&unit(SpeakerRole::Clinician, "It sounds like the avoidance is what keeps the panic going, and that's the pattern."), false, 0.4)), ContentKind::Assessment);
+        assert_eq!(top(kinds(&unit(SpeakerRole::Clinician, "Let's try breathing through a straw. Ready?"), false, 0.4)), ContentKind::Intervention);
+        assert_eq!(top(kinds(&unit(SpeakerRole::Client, "My goal is to be able to ride the subway again."), false, 0.4)), ContentKind::Goal);
+        assert_eq!(top(kinds(&unit(SpeakerRole::Client, "That felt weird but it helped, it came down faster."), true, 0.4)), ContentKind::Response);
     }
 
     #[test]

@@ -82,14 +82,17 @@ pub fn conversation_units(transcript: &Transcript, roles: &[SpeakerRole]) -> Vec
         let mut evidence = vec![i + 1];
         let mut question = None;
         let previous = i.checked_sub(1).map(|p| (&transcript.cues[p], roles[p]));
+        // An answer rests on its question too: cite both, and quote the question when the
+        // answer alone says too little.
         if role != SpeakerRole::Clinician
-            && stems.len() <= SHORT_ANSWER
             && let Some((prev, SpeakerRole::Clinician)) = previous
             && prev.text.trim_end().ends_with('?')
         {
-            let asked = sentences(&prev.text).into_iter().filter(|s| s.ends_with('?')).next_back().unwrap_or(&prev.text);
-            question = Some(asked.to_string());
             evidence.insert(0, i);
+            if stems.len() <= SHORT_ANSWER {
+                let asked = sentences(&prev.text).into_iter().filter(|s| s.ends_with('?')).next_back().unwrap_or(&prev.text);
+                question = Some(asked.to_string());
+            }
         }
         units.push(Unit {
             evidence,
@@ -155,6 +158,19 @@ pub fn dictation_units(transcript: &Transcript, roles: &[SpeakerRole]) -> Vec<Un
                 heading = Some(*kind);
                 continue;
             }
+            // Spoken corrections: "Scratch that." drops the sentence before it; "Correction,
+            // last Thursday." mends it.
+            if bare == "scratch that" || bare == "delete that" {
+                pending.pop();
+                continue;
+            }
+            if bare.starts_with("correction") {
+                let words: Vec<&str> = bare.trim_start_matches("correction").trim_start_matches([',', ':', ' ']).split_whitespace().collect();
+                if let Some(last) = pending.pop() {
+                    pending.push(apply_correction(&last, &words));
+                }
+                continue;
+            }
             if DICTATION_META.iter().any(|m| bare == *m || bare.starts_with(&format!("{m} "))) || content_stems(sentence).len() < 2 {
                 continue;
             }
@@ -166,6 +182,45 @@ pub fn dictation_units(transcript: &Transcript, roles: &[SpeakerRole]) -> Vec<Un
         flush(&mut pending, heading, &mut units);
     }
     units
+}
+
+/// Mends `sentence` with a spoken correction (lowercased words, e.g. `["last", "thursday"]`):
+/// the word after the correction's leading words is replaced ("last Tuesday" -> "last
+/// Thursday"); a one-word correction replaces the one word of its kind (a weekday, a number).
+/// A correction that fits nowhere replaces the sentence, so the mistaken words never stay.
+fn apply_correction(sentence: &str, words: &[&str]) -> String {
+    let Some((new_word, lead)) = words.split_last() else { return sentence.to_string() };
+    let new_word = new_word.trim_end_matches(['.', ',', '!']);
+    let tokens: Vec<&str> = sentence.split(' ').collect();
+    let bare = |t: &str| t.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let lead: Vec<String> = lead.iter().map(|w| bare(w)).collect();
+    let replace_at = |at: usize| -> String {
+        let t = tokens[at];
+        let start = t.find(|c: char| c.is_alphanumeric()).unwrap_or(0);
+        let end = t.rfind(|c: char| c.is_alphanumeric()).map_or(t.len(), |e| e + 1);
+        let first_upper = t[start..].starts_with(|c: char| c.is_uppercase());
+        let word = if first_upper { super::text::capitalise(new_word) } else { new_word.to_string() };
+        let mut out: Vec<String> = tokens.iter().map(|s| s.to_string()).collect();
+        out[at] = format!("{}{word}{}", &t[..start], &t[end..]);
+        out.join(" ")
+    };
+    if !lead.is_empty() {
+        for i in 0..tokens.len().saturating_sub(lead.len()) {
+            if (0..lead.len()).all(|k| bare(tokens[i + k]) == lead[k]) {
+                return replace_at(i + lead.len());
+            }
+        }
+    } else {
+        const WEEKDAYS: &[&str] = &["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+        let same_kind = |w: &str| {
+            (WEEKDAYS.contains(&w) && WEEKDAYS.contains(&new_word.to_lowercase().as_str()))
+                || (has_number(w) && has_number(new_word))
+        };
+        if let Some(at) = tokens.iter().rposition(|t| same_kind(&bare(t))) {
+            return replace_at(at);
+        }
+    }
+    super::text::capitalise(&format!("{}.", words.join(" ").trim_end_matches('.')))
 }
 
 /// "quote, jumpy, end quote" / "quote ... unquote" as spoken in dictation, written as quotation
@@ -213,6 +268,18 @@ mod tests {
         assert_eq!(units[0].spoken_kind, Some(ContentKind::ClientReport));
         assert!(!units[0].said.contains("paragraph"));
         assert_eq!(units[1].spoken_kind, Some(ContentKind::Plan));
+    }
+
+    #[test]
+    fn spoken_corrections_mend_or_drop_the_sentence_before() {
+        let t = Transcript::parse(
+            "Clinician: Her son is Mateo, age seven. Scratch that. Mateo is six. The most recent incident was last Tuesday. Correction, last Thursday.\n",
+        )
+        .unwrap();
+        let units = dictation_units(&t, &roles(&t));
+        assert_eq!(units[0].said, "Mateo is six. The most recent incident was last Thursday.");
+        assert_eq!(apply_correction("We met on Monday.", &["friday"]), "We met on Friday.");
+        assert_eq!(apply_correction("She is 7 years old.", &["six"]), "She is six years old.");
     }
 
     #[test]

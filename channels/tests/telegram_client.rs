@@ -52,7 +52,10 @@ async fn a_message_is_sent_and_its_message_id_returned() {
     assert_ne!(first, second);
     assert_eq!(sent[0].chat_id, CLIENT_CHAT);
     assert_eq!(sent[0].text, "See you Tuesday at 3pm €");
-    assert_eq!(sent[1].text, "<b>not markup</b>", "sent as plain text, unchanged");
+    assert_eq!(
+        sent[1].text, "<b>not markup</b>",
+        "sent as plain text, unchanged"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +64,10 @@ async fn a_blocked_bot_or_deleted_account_means_stop_messaging_that_chat() {
     let client = client(&fake);
     fake.block(CLIENT_CHAT);
 
-    let err = client.send(CLIENT_CHAT, &text("hi")).await.expect_err("blocked");
+    let err = client
+        .send(CLIENT_CHAT, &text("hi"))
+        .await
+        .expect_err("blocked");
     assert!(matches!(err, Error::TelegramBlocked), "{err:?}");
     assert!(!err.may_retry());
     assert!(!err.to_string().contains("424242424"), "{err}");
@@ -97,7 +103,10 @@ async fn flood_control_asks_to_retry_after_telegrams_delay() {
         retry_after_secs: 9,
     });
 
-    let err = client.send(CLIENT_CHAT, &text("hi")).await.expect_err("429");
+    let err = client
+        .send(CLIENT_CHAT, &text("hi"))
+        .await
+        .expect_err("429");
 
     assert!(
         matches!(err, Error::RetryLater { status: Some(429), retry_after: Some(d), .. } if d == Duration::from_secs(9)),
@@ -123,7 +132,14 @@ async fn a_server_error_is_worth_retrying() {
         .expect_err("500");
 
     assert!(
-        matches!(err, Error::RetryLater { status: Some(500), retry_after: None, .. }),
+        matches!(
+            err,
+            Error::RetryLater {
+                status: Some(500),
+                retry_after: None,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(fake.sent().is_empty());
@@ -136,7 +152,10 @@ async fn a_wrong_token_is_a_configuration_error_that_names_no_secret() {
     config.bot_token = SecretString::from("987654321:AAwrong-token_value");
 
     let client = TelegramClient::new(config).expect("well-formed token");
-    let err = client.send(CLIENT_CHAT, &text("hi")).await.expect_err("401");
+    let err = client
+        .send(CLIENT_CHAT, &text("hi"))
+        .await
+        .expect_err("401");
     let err_me = client.bot_username().await.expect_err("401");
 
     for err in [err, err_me] {
@@ -144,7 +163,10 @@ async fn a_wrong_token_is_a_configuration_error_that_names_no_secret() {
         assert!(!err.may_retry());
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("AAwrong-token_value"), "{shown}");
-        assert!(shown.contains("bot token"), "the message says what to check: {shown}");
+        assert!(
+            shown.contains("bot token"),
+            "the message says what to check: {shown}"
+        );
     }
     assert!(fake.sent().is_empty());
 }
@@ -165,7 +187,10 @@ async fn an_unreachable_api_is_retried_because_nothing_was_sent() {
         .await
         .expect_err("connection refused");
 
-    assert!(matches!(err, Error::RetryLater { status: None, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::RetryLater { status: None, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +205,10 @@ async fn a_timeout_after_the_request_left_leaves_the_outcome_unknown() {
         .expect_err("timed out");
 
     assert!(matches!(err, Error::OutcomeUnknown(_)), "{err:?}");
-    assert!(!err.may_retry(), "an unknown outcome is not blindly retried");
+    assert!(
+        !err.may_retry(),
+        "an unknown outcome is not blindly retried"
+    );
     assert_eq!(fake.sent().len(), 1, "Telegram did accept it");
 }
 

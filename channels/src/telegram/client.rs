@@ -165,8 +165,7 @@ impl TelegramClient {
             .timeout(config.request_timeout)
             .build()
             .map_err(|_| Error::ClientConfig("building the Telegram HTTP client failed".into()))?;
-        let bot =
-            Bot::with_client(config.bot_token.expose_secret(), http).set_api_url(url);
+        let bot = Bot::with_client(config.bot_token.expose_secret(), http).set_api_url(url);
         Ok(Self { bot })
     }
 
@@ -335,9 +334,15 @@ mod tests {
         // An emoji is two UTF-16 units.
         assert!(matches!(
             TelegramText::parse(&"😀".repeat(MAX_TEXT_UTF16_UNITS / 2 + 1)),
-            Err(Error::BodyTooLong { units: 4098, max: 4096 })
+            Err(Error::BodyTooLong {
+                units: 4098,
+                max: 4096
+            })
         ));
-        assert!(!format!("{:?}", TelegramText::parse("private words").expect("valid")).contains("private"));
+        assert!(
+            !format!("{:?}", TelegramText::parse("private words").expect("valid"))
+                .contains("private")
+        );
     }
 
     #[test]
@@ -345,15 +350,24 @@ mod tests {
         let mut config = TelegramConfig::new(SecretString::from(TOKEN));
         assert!(TelegramClient::new(config.clone()).is_ok());
         assert!(!format!("{config:?}").contains("AAE_test"));
-        assert!(!format!("{:?}", TelegramClient::new(config.clone()).expect("valid")).contains("AAE_test"));
+        assert!(
+            !format!("{:?}", TelegramClient::new(config.clone()).expect("valid"))
+                .contains("AAE_test")
+        );
 
         config.api_url = "http://api.example.com".into();
-        assert!(matches!(TelegramClient::new(config.clone()), Err(Error::ClientConfig(_))));
+        assert!(matches!(
+            TelegramClient::new(config.clone()),
+            Err(Error::ClientConfig(_))
+        ));
         config.api_url = "http://127.0.0.1:9".into();
         assert!(TelegramClient::new(config.clone()).is_ok());
 
         config.request_timeout = Duration::from_secs(5);
-        assert!(matches!(TelegramClient::new(config.clone()), Err(Error::ClientConfig(_))));
+        assert!(matches!(
+            TelegramClient::new(config.clone()),
+            Err(Error::ClientConfig(_))
+        ));
         config.request_timeout = MIN_REQUEST_TIMEOUT;
 
         for bad in ["", "123456789", "abc:def", "123:", "123:a/b", "123:abc?x=1"] {
@@ -369,20 +383,58 @@ mod tests {
             classify(RequestError::RetryAfter(Seconds::from_seconds(7))),
             Error::RetryLater { status: Some(429), retry_after: Some(d), .. } if d == Duration::from_secs(7)
         ));
-        for blocked in [ApiError::BotBlocked, ApiError::UserDeactivated, ApiError::CantInitiateConversation] {
+        for blocked in [
+            ApiError::BotBlocked,
+            ApiError::UserDeactivated,
+            ApiError::CantInitiateConversation,
+        ] {
             assert!(matches!(classify(blocked.into()), Error::TelegramBlocked));
         }
-        assert!(matches!(classify(ApiError::ChatNotFound.into()), Error::TelegramChatNotFound));
-        assert!(matches!(classify(ApiError::InvalidToken.into()), Error::Misconfigured { .. }));
+        assert!(matches!(
+            classify(ApiError::ChatNotFound.into()),
+            Error::TelegramChatNotFound
+        ));
+        assert!(matches!(
+            classify(ApiError::InvalidToken.into()),
+            Error::Misconfigured { .. }
+        ));
         assert!(matches!(
             classify(ApiError::MessageIsTooLong.into()),
-            Error::NeverRetry { status: Some(400), .. }
+            Error::NeverRetry {
+                status: Some(400),
+                ..
+            }
         ));
         let unknown = |d: &str| classify(ApiError::Unknown(d.into()).into());
-        assert!(matches!(unknown("Forbidden: bot is not a member of the channel chat"), Error::TelegramBlocked));
-        assert!(matches!(unknown("Bad Request: some new rule"), Error::NeverRetry { status: Some(400), .. }));
-        assert!(matches!(unknown("Internal Server Error"), Error::RetryLater { status: Some(500), .. }));
-        assert!(matches!(unknown("Too Many Requests"), Error::RetryLater { status: Some(429), retry_after: None, .. }));
-        assert!(matches!(unknown("Unauthorized"), Error::Misconfigured { .. }));
+        assert!(matches!(
+            unknown("Forbidden: bot is not a member of the channel chat"),
+            Error::TelegramBlocked
+        ));
+        assert!(matches!(
+            unknown("Bad Request: some new rule"),
+            Error::NeverRetry {
+                status: Some(400),
+                ..
+            }
+        ));
+        assert!(matches!(
+            unknown("Internal Server Error"),
+            Error::RetryLater {
+                status: Some(500),
+                ..
+            }
+        ));
+        assert!(matches!(
+            unknown("Too Many Requests"),
+            Error::RetryLater {
+                status: Some(429),
+                retry_after: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            unknown("Unauthorized"),
+            Error::Misconfigured { .. }
+        ));
     }
 }

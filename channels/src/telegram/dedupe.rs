@@ -104,7 +104,11 @@ mod tests {
         recent.record(UpdateId::new(3));
         assert_eq!(recent.len(), 2);
         assert_eq!(recent.record(UpdateId::new(3)), Delivery::Repeat);
-        assert_eq!(recent.record(UpdateId::new(1)), Delivery::First, "1 was evicted");
+        assert_eq!(
+            recent.record(UpdateId::new(1)),
+            Delivery::First,
+            "1 was evicted"
+        );
     }
 
     #[test]

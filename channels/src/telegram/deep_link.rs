@@ -113,10 +113,23 @@ mod tests {
     fn payloads_in_telegrams_alphabet_are_tokens() {
         let max = "a".repeat(MAX_START_TOKEN_CHARS);
         for ok in ["a", "AZaz09_-", max.as_str()] {
-            assert_eq!(StartToken::parse(ok).ok().map(|t| t.0), Some(ok.to_string()));
+            assert_eq!(
+                StartToken::parse(ok).ok().map(|t| t.0),
+                Some(ok.to_string())
+            );
         }
         let too_long = "a".repeat(MAX_START_TOKEN_CHARS + 1);
-        for bad in ["", " ", "a b", "a+b", "a/b", "a=b", "é", "a\n", too_long.as_str()] {
+        for bad in [
+            "",
+            " ",
+            "a b",
+            "a+b",
+            "a/b",
+            "a=b",
+            "é",
+            "a\n",
+            too_long.as_str(),
+        ] {
             assert!(
                 matches!(StartToken::parse(bad), Err(Error::InvalidStartToken)),
                 "{bad:?}"
@@ -131,7 +144,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 32, "24 random bytes in base64url");
         assert!(StartToken::parse(a.as_str()).is_ok());
-        assert!(!format!("{a:?}").contains(a.as_str()), "Debug hides the token");
+        assert!(
+            !format!("{a:?}").contains(a.as_str()),
+            "Debug hides the token"
+        );
     }
 
     #[test]
@@ -146,15 +162,24 @@ mod tests {
     #[test]
     fn start_commands_are_read_as_telegram_sends_them() {
         let token = StartToken::parse("tok_1").expect("valid");
-        assert_eq!(StartCommand::parse("/start tok_1"), StartCommand::Link(token.clone()));
+        assert_eq!(
+            StartCommand::parse("/start tok_1"),
+            StartCommand::Link(token.clone())
+        );
         assert_eq!(
             StartCommand::parse("/start@HearthClinicBot tok_1"),
             StartCommand::Link(token)
         );
         assert_eq!(StartCommand::parse("/start"), StartCommand::Greet);
         assert_eq!(StartCommand::parse("  /start  "), StartCommand::Greet);
-        assert_eq!(StartCommand::parse("/start not/a token"), StartCommand::InvalidLink);
-        assert_eq!(StartCommand::parse("/starter tok_1"), StartCommand::NotStart);
+        assert_eq!(
+            StartCommand::parse("/start not/a token"),
+            StartCommand::InvalidLink
+        );
+        assert_eq!(
+            StartCommand::parse("/starter tok_1"),
+            StartCommand::NotStart
+        );
         assert_eq!(StartCommand::parse("start tok_1"), StartCommand::NotStart);
         assert_eq!(StartCommand::parse("hello"), StartCommand::NotStart);
         assert_eq!(StartCommand::parse(""), StartCommand::NotStart);

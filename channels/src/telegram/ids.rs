@@ -104,9 +104,7 @@ impl BotUsername {
     /// @BotFather does. A leading `@` is refused rather than stripped, so config is unambiguous.
     pub fn parse(name: &str) -> Result<Self, Error> {
         let len_ok = (MIN_BOT_USERNAME_CHARS..=MAX_BOT_USERNAME_CHARS).contains(&name.len());
-        let chars_ok = name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let chars_ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         let ends_in_bot = name.len() >= 3
             && name.is_char_boundary(name.len() - 3)
             && name[name.len() - 3..].eq_ignore_ascii_case("bot");
@@ -156,7 +154,11 @@ mod tests {
 
     #[test]
     fn chat_and_user_ids_are_hidden_from_debug_output() {
-        let shown = format!("{:?} {:?}", ChatId::new(987_654_321), UserId::new(123_456_789));
+        let shown = format!(
+            "{:?} {:?}",
+            ChatId::new(987_654_321),
+            UserId::new(123_456_789)
+        );
         assert!(!shown.contains("987") && !shown.contains("123"), "{shown}");
     }
 }

@@ -11,6 +11,10 @@
 //! photos, group chats, callback queries and kinds Telegram adds later are all
 //! [`UpdateContent::Ignored`], which the webhook acknowledges with 200 so Telegram stops
 //! redelivering them.
+//!
+//! Telegram redelivers anything not answered 2xx. A verified body that is not an update
+//! ([`Error::InvalidUpdate`]) will not parse the next time either, so the webhook should answer it
+//! with 200 too and log the error, which names no content.
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -30,7 +34,8 @@ pub const SECRET_TOKEN_HEADER: &str = "X-Telegram-Bot-Api-Secret-Token";
 /// allowed."
 pub const MAX_SECRET_TOKEN_CHARS: usize = 256;
 /// Largest update body read. A text message is at most 4,096 characters; with entities, a quoted
-/// reply and the sender's details an update stays far below this.
+/// reply and the sender's details an update stays far below this. Set the route's axum
+/// `DefaultBodyLimit` to this too, so a larger body is refused before it is buffered.
 pub const MAX_UPDATE_BYTES: usize = 256 * 1024;
 /// Random bytes in a generated secret (256 bits, 43 base64url characters).
 const SECRET_RANDOM_BYTES: usize = 32;
@@ -256,7 +261,10 @@ mod tests {
         }
         let too_long = "A".repeat(MAX_SECRET_TOKEN_CHARS + 1);
         for bad in ["", "with space", "colon:", "é", too_long.as_str()] {
-            assert!(matches!(secret(bad), Err(Error::InvalidWebhookSecret)), "{bad}");
+            assert!(
+                matches!(secret(bad), Err(Error::InvalidWebhookSecret)),
+                "{bad}"
+            );
         }
         let generated = WebhookSecret::generate();
         assert!(secret(generated.expose()).is_ok());
@@ -281,7 +289,10 @@ mod tests {
         assert_eq!(text.text, "/start abc");
         assert_eq!(text.date.timestamp(), 1441645532);
         let shown = format!("{text:?}");
-        assert!(!shown.contains("abc") && !shown.contains("1111111"), "{shown}");
+        assert!(
+            !shown.contains("abc") && !shown.contains("1111111"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -339,13 +350,24 @@ mod tests {
     fn the_verifier_accepts_only_the_exact_secret() {
         let verifier = WebhookVerifier::new(&secret("s3cret_Token-1").expect("valid"));
         assert!(verifier.verify(Some(b"s3cret_Token-1")).is_ok());
-        for wrong in [&b""[..], b"s3cret_Token-2", b"s3cret_Token-1 ", b"s3cret_Token-"] {
+        for wrong in [
+            &b""[..],
+            b"s3cret_Token-2",
+            b"s3cret_Token-1 ",
+            b"s3cret_Token-",
+        ] {
             assert!(
-                matches!(verifier.verify(Some(wrong)), Err(Error::TelegramSecretMismatch)),
+                matches!(
+                    verifier.verify(Some(wrong)),
+                    Err(Error::TelegramSecretMismatch)
+                ),
                 "{wrong:?}"
             );
         }
-        assert!(matches!(verifier.verify(None), Err(Error::TelegramSecretMissing)));
+        assert!(matches!(
+            verifier.verify(None),
+            Err(Error::TelegramSecretMissing)
+        ));
     }
 
     proptest! {

@@ -101,7 +101,10 @@ impl FakeTelegram {
             .map_or(0, |d| d.as_nanos());
         let bot_id = 100_000_000 + i64::try_from(seed % 900_000_000).unwrap_or(0);
         let state = Arc::new(Mutex::new(State {
-            token: format!("{bot_id}:AAH{:032x}", seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            token: format!(
+                "{bot_id}:AAH{:032x}",
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ),
             bot_id,
             blocked: HashSet::new(),
             script: VecDeque::new(),
@@ -156,7 +159,9 @@ impl FakeTelegram {
 
     /// Posts `update` to the registered webhook with its secret, as Telegram does.
     pub async fn deliver(&self, update: &Value) -> Result<u16, String> {
-        let hook = self.webhook().ok_or("no webhook was registered with setWebhook")?;
+        let hook = self
+            .webhook()
+            .ok_or("no webhook was registered with setWebhook")?;
         deliver_update(&hook.url, hook.secret_token.as_deref(), update).await
     }
 }
@@ -177,7 +182,11 @@ pub fn text_update(update_id: i64, chat: ChatId, text: &str) -> Value {
 
 /// POSTs an update to a webhook URL as Telegram does: JSON body, and the
 /// `X-Telegram-Bot-Api-Secret-Token` header when `secret` is given. Returns the HTTP status.
-pub async fn deliver_update(url: &str, secret: Option<&str>, update: &Value) -> Result<u16, String> {
+pub async fn deliver_update(
+    url: &str,
+    secret: Option<&str>,
+    update: &Value,
+) -> Result<u16, String> {
     let mut request = reqwest::Client::new()
         .post(url)
         .header(header::CONTENT_TYPE.as_str(), "application/json")
@@ -257,7 +266,10 @@ async fn method(
         return error(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
     let Some(params) = parameters(&headers, body).await else {
-        return error(StatusCode::BAD_REQUEST, "Bad Request: can't parse parameters");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: can't parse parameters",
+        );
     };
     // Telegram's method names are case-insensitive.
     match method.to_ascii_lowercase().as_str() {
@@ -280,7 +292,10 @@ fn get_me(state: &Shared) -> Response {
 
 fn set_webhook(state: &Shared, params: &Value) -> Response {
     let Some(url) = params.get("url").and_then(Value::as_str) else {
-        return error(StatusCode::BAD_REQUEST, "Bad Request: bad webhook: URL must be provided");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: bad webhook: URL must be provided",
+        );
     };
     let secret = params
         .get("secret_token")
@@ -326,7 +341,10 @@ async fn send_message(state: &Shared, params: &Value) -> Response {
     };
     let text = params.get("text").and_then(Value::as_str).unwrap_or("");
     if text.trim().is_empty() {
-        return error(StatusCode::BAD_REQUEST, "Bad Request: message text is empty");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: message text is empty",
+        );
     }
     if text.encode_utf16().count() > crate::telegram::client::MAX_TEXT_UTF16_UNITS {
         return error(StatusCode::BAD_REQUEST, "Bad Request: message is too long");
@@ -334,7 +352,10 @@ async fn send_message(state: &Shared, params: &Value) -> Response {
     let scripted = {
         let mut s = lock(state);
         if s.blocked.contains(&chat_id) {
-            return error(StatusCode::FORBIDDEN, "Forbidden: bot was blocked by the user");
+            return error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: bot was blocked by the user",
+            );
         }
         s.script.pop_front()
     };
@@ -356,7 +377,10 @@ async fn send_message(state: &Shared, params: &Value) -> Response {
                 .into_response();
         }
         Some(TelegramScripted::Blocked) => {
-            return error(StatusCode::FORBIDDEN, "Forbidden: bot was blocked by the user");
+            return error(
+                StatusCode::FORBIDDEN,
+                "Forbidden: bot was blocked by the user",
+            );
         }
         Some(TelegramScripted::Deactivated) => {
             return error(StatusCode::FORBIDDEN, "Forbidden: user is deactivated");

@@ -3,7 +3,7 @@
 //!
 //! Dependency notes:
 //! - `teloxide-core`, not `teloxide`: we need the Bot API client and types only. The webhook is an
-//!   ordinary route in the assistant's axum server (see [`super::webhook`]), so teloxide's
+//!   ordinary route in the assistant's axum server (see [`crate::telegram::webhook`]), so teloxide's
 //!   dispatcher, storages (whose sqlite/postgres features would pull a second sqlx) and webhook
 //!   server would be dead weight. `teloxide::Bot` is this same `teloxide_core::Bot`.
 //! - TLS is rustls (`rustls` feature) with no OpenSSL. teloxide-core 0.13 is built on reqwest
@@ -11,9 +11,9 @@
 //!   `aws-lc-rs`: two HTTP stacks in the binary until teloxide moves to reqwest 0.13.
 //! - teloxide waits 10 s before reading the body of any 5xx answer (`DELAY_ON_SERVER_ERROR` in
 //!   teloxide-core's `net/request.rs`), inside the request's timeout. Below about 11 s every 5xx
-//!   would therefore end as a timeout, an unknown outcome; [`MIN_REQUEST_TIMEOUT`] prevents that.
+//!   would therefore end as a timeout, an unknown outcome; [`MIN_REQUEST_TIMEOUT`](crate::telegram::client::MIN_REQUEST_TIMEOUT) prevents that.
 //! - teloxide does not expose the HTTP status or Telegram's `error_code`; it sorts the
-//!   `description` into [`ApiError`]. We classify by those variants and, for the rest, by the
+//!   `description` into [`ApiError`](teloxide_core::ApiError). We classify by those variants and, for the rest, by the
 //!   description's leading reason phrase ("Bad Request: ...", "Forbidden: ..."), which Telegram
 //!   always puts there.
 //!

@@ -3,8 +3,8 @@
 //! client's chat to their record.
 //!
 //! What the assistant does with these: mount one webhook route; verify the secret, then parse
-//! ([`WebhookVerifier::verify_update`]); drop repeats ([`RecentUpdates`], then the store's
-//! durable record of update ids); on [`StartCommand::Link`], redeem the token in the store
+//! ([`verify_update`](crate::telegram::webhook::WebhookVerifier::verify_update)); drop repeats ([`RecentUpdates`](crate::telegram::dedupe::RecentUpdates), then the store's
+//! durable record of update ids); on [`StartCommand::Link`](crate::telegram::deep_link::StartCommand::Link), redeem the token in the store
 //! (single use, unexpired, bound to this chat); otherwise treat the text as a reply.
 
 /// sendMessage, getMe and setWebhook, and the sorting of Telegram's errors.

@@ -13,7 +13,7 @@
 //! redelivering them.
 //!
 //! Telegram redelivers anything not answered 2xx. A verified body that is not an update
-//! ([`Error::InvalidUpdate`]) will not parse the next time either, so the webhook should answer it
+//! ([`Error::InvalidUpdate`](crate::Error::InvalidUpdate)) will not parse the next time either, so the webhook should answer it
 //! with 200 too and log the error, which names no content.
 
 use base64::Engine as _;

@@ -3,7 +3,7 @@
 //! JSON body, answers `{"ok":true,"result":...}` or `{"ok":false,"error_code":...,
 //! "description":...,"parameters":{...}}`, 401 "Unauthorized" for a wrong token and 404 "Not
 //! Found" for an unknown method. Tests script its next sendMessage answers and inspect what it
-//! accepted; [`deliver_update`] posts an update to a webhook with the secret-token header as
+//! accepted; [`deliver_update`](crate::testing::telegram::deliver_update) posts an update to a webhook with the secret-token header as
 //! Telegram does.
 
 use std::collections::{HashSet, VecDeque};

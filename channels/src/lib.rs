@@ -2,7 +2,7 @@
 //! parse and verify inbound messages, delivery status, and the SMS rules (keywords, segments).
 //!
 //! It must not decide what to say to a client; the assistant does. Nothing here logs a message
-//! body or a phone number.
+//! body, a phone number or a Telegram chat id.
 
 /// The crate's error type.
 mod error;
@@ -10,7 +10,10 @@ mod error;
 pub mod keywords;
 /// SMS encodings, segments and the body limit.
 pub mod sms;
-/// A local fake Twilio server speaking Twilio's wire format, for tests (feature `testing`).
+/// The Telegram adapter: Bot API client, webhook secret and updates, deep links.
+pub mod telegram;
+/// Local fake Twilio and Telegram Bot API servers speaking the providers' wire formats, for
+/// tests (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod testing;
 /// The Twilio SMS adapter.

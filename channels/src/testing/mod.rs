@@ -1,3 +1,6 @@
+//! Fake providers for tests. The Telegram Bot API fake is in [`telegram`]; the rest of this
+//! module is the fake Twilio.
+//!
 //! A fake Twilio for tests: a real HTTP server on 127.0.0.1 that speaks Twilio's REST wire format
 //! (basic auth, form bodies, its JSON success and error shapes and codes) and signs the status
 //! callbacks it sends exactly as Twilio does. Tests script its next answers (429 with
@@ -6,6 +9,10 @@
 //! Available with the `testing` feature so other crates' tests can reuse it.
 
 mod handlers;
+/// A fake Telegram Bot API.
+pub mod telegram;
+
+pub use telegram::{FakeTelegram, TelegramScripted};
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;

@@ -26,7 +26,7 @@ use crate::{
     appointments::text_enum,
     audit::{self, AuditAction, Outcome},
     blind_index,
-    clients::row_key,
+    clients::{ClientScope, require_visible, row_key},
     crypto::RecordKey,
     db::{Row, Sql, Tx},
     ids::{AppointmentId, ClientId, MessageId, OutboxMessageId, PracticeId},
@@ -45,6 +45,8 @@ pub use dispatch::{CallbackOutcome, Claim, ClaimedOutbound, DeliveryReport, Reco
 /// Largest body accepted, in bytes: a Telegram message is at most 4,096 characters, four
 /// bytes each in UTF-8 (SMS bodies are capped lower, at 1,600 characters, by `channels`).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Most rows one `list_client_outbound` returns.
+pub const MAX_LISTED: i64 = 5000;
 /// Most rows one `claim_due` (or `list_unreconciled`) call hands out.
 pub const MAX_CLAIM_BATCH: usize = 500;
 /// Longest idempotency key, sender key and console address, in bytes.
@@ -524,6 +526,52 @@ impl Store {
         self.audit(&mut tx, &keys, actor, "outbox.read", T, Some(id.to_string())).await?;
         tx.commit().await?;
         Ok(m)
+    }
+
+    /// A client's outbound messages, oldest first (at most [`MAX_LISTED`]): what staff see of
+    /// the console channel, and the delivery state of reminders. `NotFound` if the client is
+    /// not visible in `scope`. One `outbox.read` event per row returned.
+    pub async fn list_client_outbound(&self, actor: &Actor, scope: ClientScope, client: ClientId) -> Result<Vec<OutboundMessage>> {
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        require_visible(&mut tx, actor, scope, client).await?;
+        let rows = tx
+            .fetch_all(
+                Sql::dynamic(format!("SELECT {COLUMNS} FROM {FROM} WHERE o.practice_id = $1 AND o.client_id = $2 ORDER BY o.outbox_message_id LIMIT $3"))
+                    .bind(actor.practice_id)
+                    .bind(client)
+                    .bind(MAX_LISTED),
+                "listing a client's outbound messages",
+            )
+            .await?;
+        let out = rows.iter().map(|r| from_row(&keys, r)).collect::<Result<Vec<_>>>()?;
+        self.audit_each(&mut tx, &keys, actor, "outbox.read", T, out.iter().map(|m| m.outbox_message_id.to_string())).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Withdraws every unclaimed message linked to an appointment (the visit was cancelled or
+    /// moved, so its reminders must not go out); returns how many. Claimed ones are left alone.
+    pub async fn withdraw_appointment_messages(&self, actor: &Actor, appointment: AppointmentId) -> Result<u64> {
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        require_in_practice(&mut tx, "SELECT 1 AS one FROM appointment WHERE appointment_id = $1 AND practice_id = $2", appointment.as_uuid(), actor.practice_id, "checking the appointment").await?;
+        let rows = tx
+            .fetch_all(
+                Sql::new(
+                    "UPDATE outbox_message SET status = 'cancelled', cancel_reason = 'withdrawn', updated_at = $3 \
+                     WHERE practice_id = $1 AND appointment_id = $2 AND status = 'pending' RETURNING outbox_message_id",
+                )
+                .bind(actor.practice_id)
+                .bind(appointment)
+                .bind(now()),
+                "withdrawing an appointment's messages",
+            )
+            .await?;
+        let ids = rows.iter().map(|r| Ok(OutboxMessageId::from_uuid(r.get("outbox_message_id")?).to_string())).collect::<Result<Vec<_>>>()?;
+        self.audit_each(&mut tx, &keys, actor, "outbox.cancel", T, ids.into_iter()).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
     }
 
     /// Withdraws a message that has not been claimed yet (e.g. the visit it reminds of was

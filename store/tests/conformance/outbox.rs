@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use chrono::TimeDelta;
 use store::{
     Backend, ClientId, ClientScope, StoreError,
+    appointments::{AppointmentDetails, Modality},
     clients::Channel,
     messages::{Direction, MessageStatus, NewMessage},
     opt_out::{OptInChange, OptOutChange, OptOutSource},
@@ -17,7 +18,7 @@ use store::{
     types::now,
 };
 
-use crate::common::{both, client, phone, practice};
+use crate::common::{Practice, both, client, phone, practice, tz};
 
 const LEASE: TimeDelta = TimeDelta::seconds(30);
 
@@ -436,5 +437,52 @@ both! {
         assert_eq!(db.store.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim").len(), 1, "the withdrawn one is not claimed");
         assert_eq!(db.store.cancel_outbound(&p.admin, b).await.expect("cancel"), Withdrawal::TooLate(OutboundStatus::InFlight));
         assert!(matches!(db.store.cancel_outbound(&other.admin, b).await, Err(StoreError::NotFound)));
+    }
+
+    async fn a_cancelled_visit_withdraws_its_unsent_reminders_and_staff_see_the_rest(db) {
+        let p = practice(&db.store, "obappt").await;
+        let c = db.store.create_client(&p.admin, &client("Flo", "Gray", Some(p.clinician.user_id))).await.expect("client");
+        let start = now() + TimeDelta::days(3);
+        let d = AppointmentDetails {
+            clinician_id: p.clinician.user_id,
+            client_ids: vec![c.client_id],
+            starts_at: start,
+            ends_at: start + TimeDelta::minutes(50),
+            time_zone: tz("America/New_York"),
+            modality: Modality::Telehealth,
+            location: None,
+            join_link: None,
+            service_code: None,
+        };
+        let a = db.store.create_appointment(&p.admin, ClientScope::Practice, &d).await.expect("appointment");
+        let reminder = |key: &str, at| NewOutbound { appointment_id: Some(a.appointment_id), not_before: Some(at), ..outbound(Some(c.client_id), sms("+15550100060"), key, "Reminder") };
+        let sent = db.store.enqueue(&p.admin, &reminder("r:now", now())).await.expect("enqueue").id();
+        let claim = db.store.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim").remove(0).claim;
+        db.store.mark_sent(claim, "SMappt").await.expect("sent");
+        let r48 = db.store.enqueue(&p.admin, &reminder("r:48h", start - TimeDelta::hours(48))).await.expect("enqueue").id();
+        let r2 = db.store.enqueue(&p.admin, &reminder("r:2h", start - TimeDelta::hours(2))).await.expect("enqueue").id();
+
+        assert_eq!(db.store.withdraw_appointment_messages(&p.admin, a.appointment_id).await.expect("withdraw"), 2);
+        assert_eq!(db.store.withdraw_appointment_messages(&p.admin, a.appointment_id).await.expect("withdraw"), 0, "nothing left to withdraw");
+        assert!(db.store.claim_due(&worker("w1"), start, 10, LEASE).await.expect("claim").is_empty(), "withdrawn reminders never go out");
+
+        let seen = db.store.list_client_outbound(&p.admin, Practice::team(&p.clinician), c.client_id).await.expect("list");
+        let states: Vec<_> = seen.iter().map(|m| (m.outbox_message_id, m.status, m.cancel_reason.as_deref())).collect();
+        assert_eq!(states, vec![(sent, OutboundStatus::Sent, None), (r48, OutboundStatus::Cancelled, Some("withdrawn")), (r2, OutboundStatus::Cancelled, Some("withdrawn"))]);
+        assert!(matches!(db.store.list_client_outbound(&p.admin, Practice::team(&p.other_clinician), c.client_id).await, Err(StoreError::NotFound)), "outside the care team");
+        let other = practice(&db.store, "obappt2").await;
+        assert!(matches!(db.store.withdraw_appointment_messages(&other.admin, a.appointment_id).await, Err(StoreError::NotFound)));
+    }
+
+    async fn queued_messages_still_decrypt_after_master_key_rotation(db) {
+        let p = practice(&db.store, "obrot").await;
+        let id = db.store.enqueue(&p.admin, &outbound(None, sms("+15550100070"), "k1", "queued before rotation")).await.expect("enqueue").id();
+        let report = db.store.rotate_master_key().await.expect("rotate");
+        assert!(report.rewrapped >= 1 && !report.retired.is_empty());
+        // Another process that only knows the new key file claims it.
+        let fresh = db.reopen().await;
+        let claimed = fresh.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].claim.outbox_message_id(), claimed[0].body.as_str()), (id, "queued before rotation"));
     }
 }

@@ -35,8 +35,10 @@ CREATE TABLE outbox_message (
     CONSTRAINT outbox_message_idempotency_key_key UNIQUE (practice_id, idempotency_key),
     CONSTRAINT outbox_message_provider_id_key UNIQUE (channel, provider_id)
 );
--- What claim_due scans: due pending rows, expired leases; and what reconciliation lists.
+-- What claims scan: due pending rows (all, or one sender's), expired leases; and what
+-- reconciliation lists.
 CREATE INDEX outbox_message_due ON outbox_message (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbox_message_sender_due ON outbox_message (sender_key, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX outbox_message_lease ON outbox_message (lease_expires_at) WHERE status = 'in_flight';
 CREATE INDEX outbox_message_unknown ON outbox_message (attempt_started_at) WHERE status = 'unknown';
 CREATE INDEX outbox_message_client ON outbox_message (client_id);

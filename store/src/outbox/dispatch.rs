@@ -198,6 +198,18 @@ impl Store {
     /// `BEGIN IMMEDIATE` (see `db.rs`), so a claim's select and update run with no other
     /// writer in between and a second claimer sees the rows already `in_flight`.
     pub async fn claim_due(&self, worker: &WorkerId, now: DateTime<Utc>, limit: usize, lease: TimeDelta) -> Result<Vec<ClaimedOutbound>> {
+        self.claim(worker, now, limit, lease, None).await
+    }
+
+    /// [`Store::claim_due`] for one sender only, so a dispatcher can claim no more for a
+    /// sender than its rate limit lets it send within the lease (a long code sends about one
+    /// segment a second: claiming 500 of its messages at once would expire most leases).
+    /// Expired leases of every sender are still turned `unknown`.
+    pub async fn claim_due_for_sender(&self, worker: &WorkerId, sender: &SenderKey, now: DateTime<Utc>, limit: usize, lease: TimeDelta) -> Result<Vec<ClaimedOutbound>> {
+        self.claim(worker, now, limit, lease, Some(sender)).await
+    }
+
+    async fn claim(&self, worker: &WorkerId, now: DateTime<Utc>, limit: usize, lease: TimeDelta, sender: Option<&SenderKey>) -> Result<Vec<ClaimedOutbound>> {
         if limit == 0 || limit > MAX_CLAIM_BATCH {
             return Err(StoreError::Invalid(format!("claim limit must be 1-{MAX_CLAIM_BATCH}")));
         }
@@ -239,11 +251,13 @@ impl Store {
                 Sql::dynamic(format!(
                     "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM channel_opt_out x WHERE x.practice_id = o.practice_id AND x.channel = o.channel \
                      AND x.address_index = o.recipient_index AND NOT (o.purpose = 'opt_out_confirmation' AND o.created_at >= x.created_at)) AS opted_out \
-                     FROM {FROM} WHERE o.status = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.next_attempt_at, o.outbox_message_id LIMIT $2{}",
+                     FROM {FROM} WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND ($3 IS NULL OR o.sender_key = $3) \
+                     ORDER BY o.next_attempt_at, o.outbox_message_id LIMIT $2{}",
                     if tx.is_postgres() { " FOR UPDATE OF o SKIP LOCKED" } else { "" }
                 ))
                 .bind(now)
-                .bind(limit as i64),
+                .bind(limit as i64)
+                .bind(sender.map(SenderKey::as_str)),
                 "selecting due outbound messages",
             )
             .await?;

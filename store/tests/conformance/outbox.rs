@@ -485,4 +485,45 @@ both! {
         assert_eq!(claimed.len(), 1);
         assert_eq!((claimed[0].claim.outbox_message_id(), claimed[0].body.as_str()), (id, "queued before rotation"));
     }
+
+    async fn a_sender_claim_takes_only_that_senders_messages(db) {
+        let p = practice(&db.store, "obsender").await;
+        let long_code = SenderKey::parse("sms:+15550001111").expect("valid");
+        let short_code = SenderKey::parse("sms:12345").expect("valid");
+        for i in 0..3 {
+            db.store.enqueue(&p.admin, &outbound(None, sms(&format!("+1555030000{i}")), &format!("long{i}"), "Reminder")).await.expect("enqueue");
+            db.store.enqueue(&p.admin, &NewOutbound { sender_key: short_code.clone(), ..outbound(None, sms(&format!("+1555040000{i}")), &format!("short{i}"), "Reminder") }).await.expect("enqueue");
+        }
+        let t = now();
+        let first = db.store.claim_due_for_sender(&worker("w1"), &short_code, t, 2, LEASE).await.expect("claim");
+        assert_eq!(first.len(), 2, "the limit applies");
+        assert!(first.iter().all(|m| m.sender_key == short_code));
+        let rest = db.store.claim_due_for_sender(&worker("w1"), &short_code, t, 10, LEASE).await.expect("claim");
+        assert_eq!(rest.len(), 1);
+        assert!(db.store.claim_due_for_sender(&worker("w1"), &short_code, t, 10, LEASE).await.expect("claim").is_empty());
+        let long = db.store.claim_due(&worker("w1"), t, 10, LEASE).await.expect("claim");
+        assert_eq!(long.len(), 3);
+        assert!(long.iter().all(|m| m.sender_key == long_code));
+    }
+
+    async fn concurrent_enqueues_of_one_idempotency_key_write_one_row(db) {
+        let p = practice(&db.store, "obrace").await;
+        let keys_before = db.raw_i64("SELECT COUNT(*) FROM data_key").await;
+        let handles = [db.store.clone(), db.reopen().await];
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let store = handles[i % 2].clone();
+            let actor = p.admin.clone();
+            tasks.push(tokio::spawn(async move { store.enqueue(&actor, &outbound(None, sms("+15550100080"), "reminder:race", &format!("copy {i}"))).await.expect("enqueue") }));
+        }
+        let mut outcomes = Vec::new();
+        for t in tasks {
+            outcomes.push(t.await.expect("task"));
+        }
+        let created: Vec<_> = outcomes.iter().filter(|o| matches!(o, Enqueued::Created(_))).collect();
+        assert_eq!(created.len(), 1, "{outcomes:?}");
+        assert!(outcomes.iter().all(|o| o.id() == created[0].id()), "every caller gets the one row's id");
+        assert_eq!(db.raw_i64("SELECT COUNT(*) FROM outbox_message").await, 1);
+        assert_eq!(db.raw_i64("SELECT COUNT(*) FROM data_key").await, keys_before + 1, "losers leave no data key behind");
+    }
 }

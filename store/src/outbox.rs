@@ -57,6 +57,8 @@ pub const MAX_CONSOLE_ADDRESS: usize = 200;
 pub const MAX_WORKER_ID: usize = 64;
 /// Longest provider message id (Twilio SIDs are 34 characters).
 pub const MAX_PROVIDER_ID: usize = 200;
+/// How long a status callback for a provider id no row has (yet) is kept.
+pub const EARLY_REPORT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// Shortest and longest claim lease. A lease must outlast the send's own timeout: a lease that
 /// expires while the request is still running makes an outcome `unknown` that was not.
 pub const MIN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(1);

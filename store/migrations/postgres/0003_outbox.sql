@@ -57,3 +57,16 @@ CREATE TABLE channel_opt_out (
     updated_at    TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (practice_id, channel, address_index)
 );
+
+-- Status callbacks that arrived before their message's provider id was recorded (a provider can
+-- call back before the dispatcher's mark_sent commits). mark_sent and reconciled apply and
+-- delete them; unclaimed ones are deleted after outbox::EARLY_REPORT_RETENTION.
+CREATE TABLE early_delivery_report (
+    channel     TEXT NOT NULL,
+    provider_id TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('sent', 'delivered', 'failed')),
+    error_class TEXT,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel, provider_id, status)
+);
+CREATE INDEX early_delivery_report_created ON early_delivery_report (created_at);

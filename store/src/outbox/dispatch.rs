@@ -116,8 +116,10 @@ pub enum CallbackOutcome {
     Updated(OutboundStatus),
     /// A repeat or an out-of-order report (e.g. `sent` after `delivered`): the row keeps this.
     Unchanged(OutboundStatus),
-    /// No outbound message has this provider id on this channel (e.g. sent by another system).
-    UnknownProviderId,
+    /// No outbound message has this provider id on this channel yet: the provider called back
+    /// before `mark_sent` recorded the id. The report is kept and applied when it is (for
+    /// [`super::EARLY_REPORT_RETENTION`]; a report for a message of another system just expires).
+    Held,
 }
 
 /// How far along delivery a status is; callbacks only ever move a row forward.
@@ -131,6 +133,7 @@ fn progress(s: OutboundStatus) -> u8 {
 }
 
 /// The locked state of one row.
+#[derive(Clone)]
 struct Current {
     practice_id: PracticeId,
     status: OutboundStatus,
@@ -180,6 +183,24 @@ async fn audit_row(tx: &mut Tx, keys: &crate::keyfile::Keyring, practice: Practi
     audit::append(tx, keys, &Actor::system(practice), &AuditAction { action: action.to_owned(), object_type: T.to_owned(), object_id: Some(id.to_string()), outcome: Outcome::Ok })
         .await
         .map(|_| ())
+}
+
+/// PostgreSQL: serialises everything that binds a provider id to a row with everything that
+/// reports on that provider id, so a report that finds no row is stored before `mark_sent`
+/// looks for stored reports, or after it has set the id. SQLite: BEGIN IMMEDIATE already did.
+async fn serialize_provider_id(tx: &mut Tx, channel: OutboundChannel, provider_id: &str) -> Result<()> {
+    if tx.is_postgres() {
+        tx.execute(Sql::new("SELECT pg_advisory_xact_lock(hashtext($1))").bind(format!("outbox/{}/{provider_id}", channel.as_str())), "locking a provider id").await?;
+    }
+    Ok(())
+}
+
+fn report_status(report: DeliveryReport) -> OutboundStatus {
+    match report {
+        DeliveryReport::Sent => OutboundStatus::Sent,
+        DeliveryReport::Delivered => OutboundStatus::Delivered,
+        DeliveryReport::Failed(_) => OutboundStatus::Failed,
+    }
 }
 
 impl Store {
@@ -351,12 +372,14 @@ impl Store {
         if cur.attempts != claim.attempt || !matches!(cur.status, OutboundStatus::InFlight | OutboundStatus::Unknown) {
             return Err(stale(claim, &cur));
         }
-        Self::set_sent(&mut tx, claim.outbox_message_id, provider_id).await?;
-        audit_row(&mut tx, &keys, cur.practice_id, "outbox.sent", claim.outbox_message_id).await?;
+        Self::set_sent(&mut tx, &keys, claim.outbox_message_id, &cur, provider_id).await?;
         tx.commit().await
     }
 
-    async fn set_sent(tx: &mut Tx, id: OutboxMessageId, provider_id: &str) -> Result<()> {
+    /// Records the send under `provider_id`, then applies any report that arrived for that id
+    /// before this (see [`CallbackOutcome::Held`]).
+    async fn set_sent(tx: &mut Tx, keys: &crate::keyfile::Keyring, id: OutboxMessageId, cur: &Current, provider_id: &str) -> Result<()> {
+        serialize_provider_id(tx, cur.channel, provider_id).await?;
         let t = now();
         tx.execute(
             Sql::new("UPDATE outbox_message SET status = 'sent', provider_id = $2, sent_at = $3, lease_expires_at = NULL, updated_at = $3 WHERE outbox_message_id = $1")
@@ -365,8 +388,56 @@ impl Store {
                 .bind(t),
             "recording a sent message",
         )
-        .await
-        .map(|_| ())
+        .await?;
+        audit_row(tx, keys, cur.practice_id, "outbox.sent", id).await?;
+        let held = tx
+            .fetch_all(
+                Sql::new("SELECT status, error_class FROM early_delivery_report WHERE channel = $1 AND provider_id = $2").bind(cur.channel.as_str()).bind(provider_id),
+                "reading early delivery reports",
+            )
+            .await?;
+        let mut best: Option<DeliveryReport> = None;
+        for r in &held {
+            let report = match OutboundStatus::parse(&r.get::<String>("status")?)? {
+                OutboundStatus::Delivered => DeliveryReport::Delivered,
+                OutboundStatus::Failed => DeliveryReport::Failed(r.get::<Option<String>>("error_class")?.map(|c| ErrorClass::parse(&c)).transpose()?.unwrap_or(ErrorClass::NeverRetry)),
+                _ => DeliveryReport::Sent,
+            };
+            // Delivered wins over failed: a provider reports only one, but "delivered" is the
+            // one that cannot be a misclassification.
+            if best.is_none_or(|b| progress(report_status(report)) > progress(report_status(b)) || report == DeliveryReport::Delivered) {
+                best = Some(report);
+            }
+        }
+        if !held.is_empty() {
+            tx.execute(
+                Sql::new("DELETE FROM early_delivery_report WHERE channel = $1 AND provider_id = $2").bind(cur.channel.as_str()).bind(provider_id),
+                "consuming early delivery reports",
+            )
+            .await?;
+        }
+        if let Some(report) = best.filter(|r| *r != DeliveryReport::Sent) {
+            let sent = Current { status: OutboundStatus::Sent, provider_id: Some(provider_id.to_owned()), ..cur.clone() };
+            Self::apply_report(tx, keys, id, &sent, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves a row that has a provider id forward to what `report` says.
+    async fn apply_report(tx: &mut Tx, keys: &crate::keyfile::Keyring, id: OutboxMessageId, cur: &Current, report: DeliveryReport) -> Result<()> {
+        match report {
+            DeliveryReport::Sent => Ok(()),
+            DeliveryReport::Delivered => {
+                let t = now();
+                tx.execute(
+                    Sql::new("UPDATE outbox_message SET status = 'delivered', delivered_at = $2, lease_expires_at = NULL, updated_at = $2 WHERE outbox_message_id = $1").bind(id).bind(t),
+                    "recording a delivery",
+                )
+                .await?;
+                audit_row(tx, keys, cur.practice_id, "outbox.delivered", id).await
+            }
+            DeliveryReport::Failed(class) => Self::set_failed(tx, keys, id, cur, class).await,
+        }
     }
 
     /// The attempt failed in a way that is safe to retry and certainly did not send (e.g. HTTP
@@ -507,7 +578,7 @@ impl Store {
             return Err(stale(claim, &cur));
         }
         match &outcome {
-            Reconciliation::Found(p) => Self::set_sent(&mut tx, claim.outbox_message_id, p).await?,
+            Reconciliation::Found(p) => Self::set_sent(&mut tx, &keys, claim.outbox_message_id, &cur, p).await?,
             Reconciliation::NotSent => {
                 let t = now();
                 tx.execute(
@@ -523,45 +594,46 @@ impl Store {
 
     /// Applies a provider status callback to the row with this provider id. Idempotent, and
     /// monotonic: a row only moves forward (`sent` -> `delivered` | `failed`), so a late or
-    /// repeated report never moves `delivered` back to `sent`.
+    /// repeated report never moves `delivered` back to `sent`. A report for a provider id no
+    /// row has yet is held (see [`CallbackOutcome::Held`]).
     pub async fn status_callback(&self, channel: OutboundChannel, provider_id: &str, report: DeliveryReport) -> Result<CallbackOutcome> {
         check_provider_id(provider_id)?;
         let keys = self.keys();
         let mut tx = self.begin().await?;
+        serialize_provider_id(&mut tx, channel, provider_id).await?;
         let sql = if tx.is_postgres() {
             "SELECT outbox_message_id, practice_id, status, attempts, provider_id, channel, recipient_index FROM outbox_message WHERE channel = $1 AND provider_id = $2 FOR UPDATE"
         } else {
             "SELECT outbox_message_id, practice_id, status, attempts, provider_id, channel, recipient_index FROM outbox_message WHERE channel = $1 AND provider_id = $2"
         };
         let Some(r) = tx.fetch_optional(Sql::new(sql).bind(channel.as_str()).bind(provider_id), "finding a message by provider id").await? else {
-            return Ok(CallbackOutcome::UnknownProviderId);
+            let t = now();
+            let class = match report {
+                DeliveryReport::Failed(c) => Some(c.as_str()),
+                _ => None,
+            };
+            tx.execute(
+                Sql::new("INSERT INTO early_delivery_report (channel, provider_id, status, error_class, created_at) VALUES ($1,$2,$3,$4,$5) ON CONFLICT (channel, provider_id, status) DO NOTHING")
+                    .bind(channel.as_str())
+                    .bind(provider_id)
+                    .bind(report_status(report).as_str())
+                    .bind(class)
+                    .bind(t),
+                "holding an early delivery report",
+            )
+            .await?;
+            tx.execute(Sql::new("DELETE FROM early_delivery_report WHERE created_at < $1").bind(t - super::EARLY_REPORT_RETENTION), "expiring early delivery reports").await?;
+            tx.commit().await?;
+            return Ok(CallbackOutcome::Held);
         };
         let id = OutboxMessageId::from_uuid(r.get("outbox_message_id")?);
         let cur = current(&r)?;
-        let target = match report {
-            DeliveryReport::Sent => OutboundStatus::Sent,
-            DeliveryReport::Delivered => OutboundStatus::Delivered,
-            DeliveryReport::Failed(_) => OutboundStatus::Failed,
-        };
+        let target = report_status(report);
         if progress(target) <= progress(cur.status) {
             return Ok(CallbackOutcome::Unchanged(cur.status));
         }
-        match report {
-            DeliveryReport::Sent => {
-                Self::set_sent(&mut tx, id, provider_id).await?;
-                audit_row(&mut tx, &keys, cur.practice_id, "outbox.sent", id).await?;
-            }
-            DeliveryReport::Delivered => {
-                let t = now();
-                tx.execute(
-                    Sql::new("UPDATE outbox_message SET status = 'delivered', delivered_at = $2, lease_expires_at = NULL, updated_at = $2 WHERE outbox_message_id = $1").bind(id).bind(t),
-                    "recording a delivery",
-                )
-                .await?;
-                audit_row(&mut tx, &keys, cur.practice_id, "outbox.delivered", id).await?;
-            }
-            DeliveryReport::Failed(class) => Self::set_failed(&mut tx, &keys, id, &cur, class).await?,
-        }
+        // A row found by provider id is at least `sent`, so only delivered/failed get here.
+        Self::apply_report(&mut tx, &keys, id, &cur, report).await?;
         tx.commit().await?;
         Ok(CallbackOutcome::Updated(target))
     }

@@ -335,8 +335,8 @@ both! {
         let row = db.store.get_outbound(&p.admin, id2).await.expect("read");
         assert_eq!((row.status, row.last_error_class), (OutboundStatus::Failed, Some(ErrorClass::NeverRetry)));
 
-        assert_eq!(cb("SMnope", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::UnknownProviderId);
-        assert_eq!(db.store.status_callback(OutboundChannel::Telegram, "SMcb1", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::UnknownProviderId, "provider ids are per channel");
+        assert_eq!(cb("SMnope", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::Held);
+        assert_eq!(db.store.status_callback(OutboundChannel::Telegram, "SMcb1", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::Held, "provider ids are per channel");
 
         // A provider id belongs to one message per channel.
         db.store.enqueue(&p.admin, &outbound(None, sms("+15550100032"), "k3", "Reminder")).await.expect("enqueue");
@@ -525,5 +525,41 @@ both! {
         assert!(outcomes.iter().all(|o| o.id() == created[0].id()), "every caller gets the one row's id");
         assert_eq!(db.raw_i64("SELECT COUNT(*) FROM outbox_message").await, 1);
         assert_eq!(db.raw_i64("SELECT COUNT(*) FROM data_key").await, keys_before + 1, "losers leave no data key behind");
+    }
+
+    async fn a_status_callback_that_beats_the_recorded_send_is_applied_when_the_send_is_recorded(db) {
+        let p = practice(&db.store, "obearly").await;
+        let id = db.store.enqueue(&p.admin, &outbound(None, sms("+15550100090"), "k1", "Reminder")).await.expect("enqueue").id();
+        let c = db.store.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim").remove(0).claim;
+        // Twilio calls back before the dispatcher's mark_sent commits.
+        for _ in 0..2 {
+            assert_eq!(db.store.status_callback(OutboundChannel::Sms, "SMearly1", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::Held);
+        }
+        assert_eq!(db.store.status_callback(OutboundChannel::Sms, "SMearly1", DeliveryReport::Sent).await.expect("cb"), CallbackOutcome::Held);
+        assert_eq!(db.store.get_outbound(&p.admin, id).await.expect("read").status, OutboundStatus::InFlight);
+        db.store.mark_sent(c, "SMearly1").await.expect("sent");
+        let row = db.store.get_outbound(&p.admin, id).await.expect("read");
+        assert_eq!((row.status, row.provider_id.as_deref()), (OutboundStatus::Delivered, Some("SMearly1")));
+        assert!(row.delivered_at.is_some());
+        assert_eq!(db.raw_i64("SELECT COUNT(*) FROM early_delivery_report").await, 0, "held reports are consumed");
+
+        // An early opt-out failure, applied through reconciliation, records the opt-out too.
+        let to = sms("+15550100091");
+        let id2 = db.store.enqueue(&p.admin, &outbound(None, to.clone(), "k2", "Reminder")).await.expect("enqueue").id();
+        let c2 = db.store.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim").remove(0).claim;
+        db.store.mark_unknown(c2).await.expect("unknown");
+        assert_eq!(db.store.status_callback(OutboundChannel::Sms, "SMearly2", DeliveryReport::Failed(ErrorClass::OptedOut)).await.expect("cb"), CallbackOutcome::Held);
+        db.store.reconciled(c2, Reconciliation::Found("SMearly2".into())).await.expect("reconcile");
+        let row = db.store.get_outbound(&p.admin, id2).await.expect("read");
+        assert_eq!((row.status, row.last_error_class), (OutboundStatus::Failed, Some(ErrorClass::OptedOut)));
+        assert!(db.store.is_opted_out(&p.admin, &to).await.expect("read"));
+
+        // Reports for ids that never show up expire.
+        assert_eq!(db.store.status_callback(OutboundChannel::Sms, "SMforeign", DeliveryReport::Delivered).await.expect("cb"), CallbackOutcome::Held);
+        // Older than outbox::EARLY_REPORT_RETENTION.
+        db.raw("UPDATE early_delivery_report SET created_at = '2000-01-01T00:00:00+00:00'").await.expect("age the report");
+        db.store.status_callback(OutboundChannel::Sms, "SMforeign2", DeliveryReport::Delivered).await.expect("cb");
+        assert_eq!(db.raw_i64("SELECT COUNT(*) FROM early_delivery_report WHERE provider_id = 'SMforeign'").await, 0, "expired");
+        assert_eq!(db.raw_i64("SELECT COUNT(*) FROM early_delivery_report").await, 1);
     }
 }

@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn next_attempt_from_now_is_in_the_future_within_the_policy() {
         let p = policy();
-        let before = Utc::now();
+        let before = crate::types::now();
         let at = p.next_attempt_from_now(2, None);
         assert!(at >= before + TimeDelta::seconds(10) && at <= Utc::now() + TimeDelta::seconds(20), "{at}");
     }

@@ -336,7 +336,7 @@ pub struct OutboundMessage {
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub claimed_by: Option<String>,
     pub last_error_class: Option<ErrorClass>,
-    /// Why a `cancelled` row was held back: `opted_out` or `withdrawn`.
+    /// Why a `cancelled` row was held back: `opted_out`, `appointment_cancelled` or `withdrawn`.
     pub cancel_reason: Option<String>,
     pub provider_id: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,

@@ -131,7 +131,8 @@ impl Store {
     /// In the same transaction, first: rows whose lease expired become `unknown` (not
     /// `pending`: the dead worker's request may have reached the provider, so they wait for
     /// [`Store::reconciled`]); and due rows addressed to an opted-out recipient become
-    /// `cancelled` with reason `opted_out` instead of being handed out.
+    /// `cancelled` with reason `opted_out` instead of being handed out; so do reminders and
+    /// join links of a visit cancelled since they were written (`appointment_cancelled`).
     ///
     /// Concurrency: PostgreSQL selects with `FOR UPDATE SKIP LOCKED`, so concurrent claimers
     /// (any number of processes) lock disjoint rows without waiting on each other (zero2prod's
@@ -185,13 +186,16 @@ impl Store {
             note(PracticeId::from_uuid(r.get("practice_id")?), "outbox.lease_expired", r.get("outbox_message_id")?);
         }
 
-        // 2. Due rows, with whether the recipient opted out of the channel. The one exception
-        // is the opt-out confirmation written at or after the opt-out itself.
+        // 2. Due rows, with whether the recipient opted out of the channel (the one exception
+        // is the opt-out confirmation written at or after the opt-out itself), and whether the
+        // row reminds of, or links to, a visit that has been cancelled since it was written.
         let rows = tx
             .fetch_all(
                 Sql::dynamic(format!(
                     "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM channel_opt_out x WHERE x.practice_id = o.practice_id AND x.channel = o.channel \
-                     AND x.address_index = o.recipient_index AND NOT (o.purpose = 'opt_out_confirmation' AND o.created_at >= x.created_at)) AS opted_out \
+                     AND x.address_index = o.recipient_index AND NOT (o.purpose = 'opt_out_confirmation' AND o.created_at >= x.created_at)) AS opted_out, \
+                     (o.purpose IN ('reminder', 'join_link') AND EXISTS (SELECT 1 FROM appointment a WHERE a.appointment_id = o.appointment_id \
+                     AND a.status = 'cancelled')) AS visit_cancelled \
                      FROM {FROM} WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND ($3 IS NULL OR o.sender_key = $3) \
                      ORDER BY o.next_attempt_at, o.outbox_message_id LIMIT $2{}",
                     if tx.is_postgres() { " FOR UPDATE OF o SKIP LOCKED" } else { "" }
@@ -205,12 +209,18 @@ impl Store {
 
         let mut claimed = Vec::new();
         let mut opted_out = Vec::new();
+        let mut visit_cancelled = Vec::new();
         let mut undecryptable = Vec::new();
         for r in &rows {
             let id: Uuid = r.get("outbox_message_id")?;
             let practice = PracticeId::from_uuid(r.get("practice_id")?);
             if r.get::<bool>("opted_out")? {
                 opted_out.push(id);
+                note(practice, "outbox.cancel", id);
+                continue;
+            }
+            if r.get::<bool>("visit_cancelled")? {
+                visit_cancelled.push(id);
                 note(practice, "outbox.cancel", id);
                 continue;
             }
@@ -259,7 +269,12 @@ impl Store {
             }
             tx.execute(q, "claiming outbound messages").await?;
         }
-        for (ids, set) in [(&opted_out, "status = 'cancelled', cancel_reason = 'opted_out'"), (&undecryptable, "status = 'failed', last_error_class = 'undecryptable'")] {
+        let held_back = [
+            (&opted_out, "status = 'cancelled', cancel_reason = 'opted_out'"),
+            (&visit_cancelled, "status = 'cancelled', cancel_reason = 'appointment_cancelled'"),
+            (&undecryptable, "status = 'failed', last_error_class = 'undecryptable'"),
+        ];
+        for (ids, set) in held_back {
             if ids.is_empty() {
                 continue;
             }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::TimeDelta;
 use store::{
     Backend, ClientId, ClientScope, StoreError,
-    appointments::{AppointmentDetails, Modality},
+    appointments::{AppointmentDetails, AppointmentStatus, Modality},
     clients::Channel,
     messages::{Direction, MessageStatus, NewMessage},
     opt_out::{OptInChange, OptOutChange, OptOutSource},
@@ -472,6 +472,18 @@ both! {
         assert!(matches!(db.store.list_client_outbound(&p.admin, Practice::team(&p.other_clinician), c.client_id).await, Err(StoreError::NotFound)), "outside the care team");
         let other = practice(&db.store, "obappt2").await;
         assert!(matches!(db.store.withdraw_appointment_messages(&other.admin, a.appointment_id).await, Err(StoreError::NotFound)));
+
+        // Cancelling the visit without withdrawing: its reminder still never goes out, while a
+        // reply about it (the cancellation confirmed) does.
+        let b = db.store.create_appointment(&p.admin, ClientScope::Practice, &AppointmentDetails { starts_at: start + TimeDelta::days(7), ends_at: start + TimeDelta::days(7) + TimeDelta::minutes(50), ..d.clone() }).await.expect("appointment");
+        let linked = |key: &str, purpose| NewOutbound { appointment_id: Some(b.appointment_id), purpose, ..outbound(Some(c.client_id), sms("+15550100060"), key, "About your visit") };
+        let reminder_b = db.store.enqueue(&p.admin, &linked("b:reminder", Purpose::Reminder)).await.expect("enqueue").id();
+        let reply_b = db.store.enqueue(&p.admin, &linked("b:reply", Purpose::Reply)).await.expect("enqueue").id();
+        db.store.set_appointment_status(&p.admin, ClientScope::Practice, b.appointment_id, AppointmentStatus::Cancelled, Some("client_reply")).await.expect("cancel visit");
+        let claimed = db.store.claim_due(&worker("w1"), now(), 10, LEASE).await.expect("claim");
+        assert_eq!(claimed.iter().map(|m| m.claim.outbox_message_id()).collect::<Vec<_>>(), vec![reply_b]);
+        let row = db.store.get_outbound(&p.admin, reminder_b).await.expect("read");
+        assert_eq!((row.status, row.cancel_reason.as_deref()), (OutboundStatus::Cancelled, Some("appointment_cancelled")));
     }
 
     async fn queued_messages_still_decrypt_after_master_key_rotation(db) {

@@ -2,7 +2,7 @@
 //! confirmation) is a row written in the same transaction as the change that caused it, so a
 //! crash can lose neither the change nor its message (DESIGN, "Invariants"). The dispatcher in
 //! `assistant` claims due rows ([`Store::claim_due`]), sends them and records the outcome
-//! through the methods in `dispatch`.
+//! (`dispatch`); provider callbacks and reconciliation land in `delivery`.
 //!
 //! Recipient address and body are PHI: sealed under a per-row data key like `message.body`,
 //! with a keyed blind index of the address beside them so the opt-out guard can match a row
@@ -13,7 +13,7 @@
 //! (never retried); or `unknown` when the request may have left but no answer came (a timeout,
 //! or a worker that died holding the lease). An `unknown` row is never claimed again until
 //! [`Store::reconciled`] says what the provider did with it. `cancelled` rows were withdrawn,
-//! or held back because the recipient opted out.
+//! or held back because the recipient opted out or the visit they were about was cancelled.
 
 use std::fmt;
 
@@ -120,7 +120,7 @@ pub enum OutboundStatus {
 }
 
 /// Why the last attempt did not end in `sent`; mirrors `channels`' failure classes, plus the
-/// two the store itself assigns (`OutcomeUnknown`, `LeaseExpired`, `Undecryptable`).
+/// three the store itself assigns (`OutcomeUnknown`, `LeaseExpired`, `Undecryptable`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {

@@ -58,6 +58,16 @@ pub(crate) fn phone(key: &Key32, phone: &E164) -> Vec<u8> {
     mac(key, "hearth/v1/phone", phone.as_str())
 }
 
+/// Blind index of a Telegram chat id (outbox recipients and opt-outs).
+pub(crate) fn telegram_chat(key: &Key32, chat_id: i64) -> Vec<u8> {
+    mac(key, "hearth/v1/telegram_chat", &chat_id.to_string())
+}
+
+/// Blind index of a console-channel address (development only, still treated as PHI).
+pub(crate) fn console_address(key: &Key32, address: &str) -> Vec<u8> {
+    mac(key, "hearth/v1/console_address", address)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -325,7 +325,7 @@ impl Store {
         let dk: Uuid = row.get("data_key_id")?;
         tx.execute(Sql::new("DELETE FROM client WHERE client_id = $1").bind(id), "deleting a client").await.map_err(|e| match e {
             StoreError::Database { source: sqlx::Error::Database(d), .. } if d.is_foreign_key_violation() => StoreError::State(
-                "the client has appointments, consents, messages or notes, which are retained; the client cannot be deleted".to_owned(),
+                "the client has appointments, consents, messages, outbound messages or notes, which are retained; the client cannot be deleted".to_owned(),
             ),
             other => other,
         })?;

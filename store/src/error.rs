@@ -49,7 +49,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Tables whose names prefix PostgreSQL's default constraint names (`<table>_<column>_key`).
 const TABLES: &[&str] = &[
     "staff_user", "practice", "client_share", "client", "auth_session", "appointment",
-    "consent", "message", "note_version", "note",
+    "consent", "message", "note_version", "note", "outbox_message",
 ];
 
 /// Adds context to a sqlx error; unique violations become `Conflict { field }`.

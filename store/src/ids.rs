@@ -92,6 +92,8 @@ id_type! {
     AddendumId,
     /// An audit event.
     AuditEventId,
+    /// An outbound message waiting in, or sent from, the outbox.
+    OutboxMessageId,
 }
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ pub mod consents;
 pub mod messages;
 /// Clinical notes, versions, signatures and addenda.
 pub mod notes;
+/// The outbox: outbound messages written with the change that caused them, claimed and sent
+/// by the dispatcher, with retries, leases, reconciliation and delivery status.
+pub mod outbox;
+/// Channel opt-outs (STOP until START), checked by every outbox claim.
+pub mod opt_out;
 
 use std::{
     str::FromStr,

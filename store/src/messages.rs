@@ -11,9 +11,10 @@ use crate::{
     appointments::text_enum,
     clients::{Channel, ClientScope, SCOPE, require_visible, row_key, scoped},
     crypto::RecordKey,
-    db::{Row, Sql},
+    db::{Row, Sql, Tx},
     ids::{ClientId, MessageId, UserId},
     keyfile::Keyring,
+    outbox::{Enqueued, NewOutbound, enqueue_tx},
     types::now,
 };
 
@@ -110,52 +111,78 @@ fn check_provider_id(p: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+fn check_new(new: &NewMessage) -> Result<()> {
+    if new.body.is_empty() || new.body.len() > MAX_BODY_BYTES {
+        return Err(StoreError::Invalid(format!("message body must be 1-{MAX_BODY_BYTES} bytes")));
+    }
+    check_provider_id(new.provider_id.as_deref())
+}
+
+/// Inserts a message inside `tx` (the caller writes the audit event).
+async fn insert_message(tx: &mut Tx, keys: &Keyring, actor: &Actor, scope: ClientScope, new: &NewMessage) -> Result<Message> {
+    let id = MessageId::new();
+    let t = now();
+    require_visible(tx, actor, scope, new.client_id).await?;
+    let k = RecordKey::create(tx, keys).await?;
+    tx.execute(
+        Sql::new(
+            "INSERT INTO message (message_id, practice_id, client_id, data_key_id, direction, channel, body, status, provider_id, sent_by, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11)",
+        )
+        .bind(id)
+        .bind(actor.practice_id)
+        .bind(new.client_id)
+        .bind(k.data_key_id)
+        .bind(new.direction.as_str())
+        .bind(channel_str(new.channel))
+        .bind(k.seal("message", "body", id.as_uuid(), &new.body))
+        .bind(new.status.as_str())
+        .bind(new.provider_id.clone())
+        .bind(actor.user_id)
+        .bind(t),
+        "storing a message",
+    )
+    .await?;
+    Ok(Message {
+        message_id: id,
+        client_id: new.client_id,
+        direction: new.direction,
+        channel: new.channel,
+        body: new.body.clone(),
+        status: new.status,
+        provider_id: new.provider_id.clone(),
+        sent_by: actor.user_id,
+        created_at: t,
+        updated_at: t,
+    })
+}
+
 impl Store {
     /// Stores a message; `sent_by` is the actor's user (None for inbound or system messages).
     pub async fn record_message(&self, actor: &Actor, scope: ClientScope, new: &NewMessage) -> Result<Message> {
-        if new.body.is_empty() || new.body.len() > MAX_BODY_BYTES {
-            return Err(StoreError::Invalid(format!("message body must be 1-{MAX_BODY_BYTES} bytes")));
-        }
-        check_provider_id(new.provider_id.as_deref())?;
+        check_new(new)?;
         let keys = self.keys();
-        let id = MessageId::new();
-        let t = now();
         let mut tx = self.begin().await?;
-        require_visible(&mut tx, actor, scope, new.client_id).await?;
-        let k = RecordKey::create(&mut tx, &keys).await?;
-        tx.execute(
-            Sql::new(
-                "INSERT INTO message (message_id, practice_id, client_id, data_key_id, direction, channel, body, status, provider_id, sent_by, created_at, updated_at) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11)",
-            )
-            .bind(id)
-            .bind(actor.practice_id)
-            .bind(new.client_id)
-            .bind(k.data_key_id)
-            .bind(new.direction.as_str())
-            .bind(channel_str(new.channel))
-            .bind(k.seal("message", "body", id.as_uuid(), &new.body))
-            .bind(new.status.as_str())
-            .bind(new.provider_id.clone())
-            .bind(actor.user_id)
-            .bind(t),
-            "storing a message",
-        )
-        .await?;
-        self.audit(&mut tx, &keys, actor, "message.create", "message", Some(id.to_string())).await?;
+        let m = insert_message(&mut tx, &keys, actor, scope, new).await?;
+        self.audit(&mut tx, &keys, actor, "message.create", "message", Some(m.message_id.to_string())).await?;
         tx.commit().await?;
-        Ok(Message {
-            message_id: id,
-            client_id: new.client_id,
-            direction: new.direction,
-            channel: new.channel,
-            body: new.body.clone(),
-            status: new.status,
-            provider_id: new.provider_id.clone(),
-            sent_by: actor.user_id,
-            created_at: t,
-            updated_at: t,
-        })
+        Ok(m)
+    }
+
+    /// Stores a staff message and, in the same transaction, enqueues the client's notice of it
+    /// (a portal link only, never the body: DESIGN flow 3). `notice.message_id` is set to the
+    /// new message. Both are written or neither is.
+    pub async fn record_message_with_notice(&self, actor: &Actor, scope: ClientScope, new: &NewMessage, notice: &NewOutbound) -> Result<(Message, Enqueued)> {
+        check_new(new)?;
+        crate::outbox::check(notice)?;
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        let m = insert_message(&mut tx, &keys, actor, scope, new).await?;
+        let notice = NewOutbound { message_id: Some(m.message_id), ..notice.clone() };
+        let queued = enqueue_tx(&mut tx, &keys, actor, &notice, now()).await?;
+        self.audit(&mut tx, &keys, actor, "message.create", "message", Some(m.message_id.to_string())).await?;
+        tx.commit().await?;
+        Ok((m, queued))
     }
 
     pub async fn get_message(&self, actor: &Actor, scope: ClientScope, id: MessageId) -> Result<Message> {

@@ -130,6 +130,36 @@ impl TestDb {
         }
     }
 
+    /// One integer from a raw query (e.g. a `COUNT(*)`), bypassing the store.
+    pub async fn raw_i64(&self, sql: &str) -> i64 {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.expect("raw scalar")
+            }
+            Backend::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut c).await.expect("raw scalar")
+            }
+        }
+    }
+
+    /// The first column of every row of a raw query, as stored bytes (BLOB / bytea).
+    pub async fn raw_blobs(&self, sql: &str) -> Vec<Vec<u8>> {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_all(&mut c).await.expect("raw blobs")
+            }
+            Backend::Postgres => {
+                let mut c = PgConnection::connect(&self.url).await.expect("connect");
+                sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_all(&mut c).await.expect("raw blobs")
+            }
+        }
+    }
+
     /// Every row of `table` rendered as text by the database (PostgreSQL only): bytea shows
     /// as hex, so callers search for both plain and hex forms.
     pub async fn pg_rows_as_text(&self, table: &str) -> Vec<String> {

@@ -9,4 +9,5 @@ mod clients;
 mod encryption;
 mod notes;
 mod opening;
+mod outbox;
 mod records;

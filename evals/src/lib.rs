@@ -5,6 +5,8 @@
 
 /// The corpus format: transcripts with gold annotations.
 pub mod corpus;
+/// Draft time and peak memory against transcript length.
+pub mod draft_bench;
 /// Scores of a draft and of risk flags against gold.
 pub mod metrics;
 /// Running the scribe over corpora and writing the report.

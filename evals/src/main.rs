@@ -32,6 +32,21 @@ enum Command {
         #[arg(long)]
         drafts: Option<PathBuf>,
     },
+    /// Draft time and peak memory for transcripts of several lengths, each in its own process.
+    DraftBench {
+        /// Lengths in minutes.
+        #[arg(long, value_delimiter = ',', default_value = "10,30,50,90")]
+        minutes: Vec<u64>,
+        /// Corpora the long transcripts are made from.
+        #[arg(long, default_values = ["../shared/corpus", "evals/corpus"])]
+        corpus: Vec<PathBuf>,
+        #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+        /// Run one length in this process and print its figures as JSON (used by the command
+        /// itself).
+        #[arg(long, hide = true)]
+        one: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +73,27 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             print!("{md}");
+        }
+        Command::DraftBench { minutes, corpus, models_dir, one } => {
+            if one {
+                let run = evals::draft_bench::run_one(&corpus, &models_dir, minutes[0])?;
+                println!("{}", serde_json::to_string(&run)?);
+                return Ok(());
+            }
+            let exe = std::env::current_exe().context("finding this program")?;
+            let mut runs = Vec::new();
+            for m in minutes {
+                let mut cmd = std::process::Command::new(&exe);
+                cmd.args(["draft-bench", "--one", "--minutes", &m.to_string(), "--models-dir"]).arg(&models_dir);
+                for c in &corpus {
+                    cmd.arg("--corpus").arg(c);
+                }
+                let out = cmd.output().context("running one draft benchmark")?;
+                anyhow::ensure!(out.status.success(), "the {m}-minute run failed: {}", String::from_utf8_lossy(&out.stderr));
+                runs.push(serde_json::from_slice::<evals::draft_bench::DraftRun>(&out.stdout)?);
+            }
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            print!("{}", evals::draft_bench::table(&runs, cores));
         }
     }
     Ok(())

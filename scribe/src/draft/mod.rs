@@ -187,6 +187,38 @@ fn embed_all(embedder: &mut dyn Embedder, texts: &[String]) -> Result<Vec<Vec<f3
     Ok(out)
 }
 
+/// Anchor texts (format sections, clinical and small-talk examples) never change: their
+/// embeddings are kept for the life of the process, per model.
+static ANCHORS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<(String, String), Vec<f32>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Most anchor embeddings kept (a few hundred exist: built-in and practice formats).
+const MAX_CACHED_ANCHORS: usize = 10_000;
+
+/// Embeds anchor texts, from the cache where it can.
+fn embed_anchors(embedder: &mut dyn Embedder, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    let missing: Vec<String> = {
+        let cache = ANCHORS.lock().unwrap_or_else(|p| p.into_inner());
+        texts.iter().filter(|t| !cache.contains_key(&(model.to_string(), (*t).clone()))).cloned().collect()
+    };
+    let fresh = embed_all(embedder, &missing)?;
+    let mut cache = ANCHORS.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() + fresh.len() > MAX_CACHED_ANCHORS {
+        cache.clear();
+    }
+    for (t, v) in missing.into_iter().zip(fresh) {
+        cache.insert((model.to_string(), t), v);
+    }
+    let mut out = Vec::with_capacity(texts.len());
+    for t in texts {
+        match cache.get(&(model.to_string(), t.clone())) {
+            Some(v) => out.push(v.clone()),
+            None => out.extend(embed_all(embedder, std::slice::from_ref(t))?),
+        }
+    }
+    Ok(out)
+}
+
 fn best_similarity(v: &[f32], anchors: &[Vec<f32>]) -> f32 {
     anchors.iter().map(|a| place::dot(v, a)).fold(0.0, f32::max)
 }
@@ -228,9 +260,9 @@ impl SessionAnalysis {
             .filter(|f| f.kind == prompts::FormatKind::Progress)
             .flat_map(|f| f.sections.iter().flat_map(|s| s.cues.iter().chain(&s.examples).cloned()))
             .collect();
-        let clinical = embed_all(embedder, &clinical)?;
+        let clinical = embed_anchors(embedder, model, &clinical)?;
         let small_talk: Vec<String> = select::SMALL_TALK_ANCHORS.iter().map(|s| s.to_string()).collect();
-        let small_talk = embed_all(embedder, &small_talk)?;
+        let small_talk = embed_anchors(embedder, model, &small_talk)?;
         let embed_ms = ms(embed_started);
 
         let select_started = Instant::now();
@@ -257,7 +289,10 @@ impl SessionAnalysis {
             });
         }
         smooth_kinds(&units, &mut reports);
-        let keep = choose(&units, &reports, transcript.cues.len(), dictation);
+        let self_harm_flagged = risk_flags
+            .iter()
+            .any(|f| matches!(f.category, crate::risk::RiskCategory::SuicidalIdeation | crate::risk::RiskCategory::SelfHarm));
+        let keep = choose(&units, &reports, transcript.cues.len(), transcript.duration_ms() / 60_000, dictation, self_harm_flagged);
         for &i in &keep {
             reports[i].kept = true;
         }
@@ -277,12 +312,12 @@ impl SessionAnalysis {
             .filter(|k| !k.sentence.text.is_empty())
             .collect();
         let sentence_texts: Vec<String> = kept.iter().map(|k| k.sentence.text.clone()).collect();
-        let evidence_texts: Vec<String> = kept.iter().map(|k| evidence_text(transcript, &k.sentence.evidence)).collect();
         let sentence_vecs = embed_all(embedder, &sentence_texts)?;
-        let evidence_vecs = embed_all(embedder, &evidence_texts)?;
-        for (k, ((s, e), text)) in kept.iter_mut().zip(sentence_vecs.iter().zip(&evidence_vecs).zip(&evidence_texts)) {
+        for (k, s) in kept.iter_mut().zip(&sentence_vecs) {
+            // The unit's embedding is of the words the sentence reports (and its question).
+            let text = evidence_text(transcript, &k.sentence.evidence);
             let valid = k.sentence.evidence.iter().all(|&c| c >= 1 && c <= transcript.cues.len());
-            k.sentence.grounded = ground::check(&k.sentence.text, text, place::dot(s, e), valid).grounded();
+            k.sentence.grounded = ground::check(&k.sentence.text, &text, place::dot(s, &embeddings[k.unit]), valid).grounded();
         }
         let phrase_ms = ms(phrase_started);
 
@@ -308,7 +343,7 @@ impl SessionAnalysis {
         let started = Instant::now();
         let anchors = place::anchors(format);
         let anchor_texts: Vec<String> = anchors.iter().map(|(_, t)| t.clone()).collect();
-        let anchor_vecs = embed_all(embedder, &anchor_texts)?;
+        let anchor_vecs = embed_anchors(embedder, &self.model, &anchor_texts)?;
         let anchor_embeddings: Vec<(usize, Vec<f32>)> = anchors.iter().map(|(i, _)| *i).zip(anchor_vecs).collect();
         let mut sections: Vec<DraftSection> = format
             .sections
@@ -348,25 +383,32 @@ fn evidence_text(transcript: &Transcript, evidence: &[usize]) -> String {
     evidence.iter().filter_map(|&c| transcript.cue(c)).map(|c| c.text.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-/// Most sentences a conversation's draft keeps, from its number of cues: a dozen, one more for
-/// every six turns, levelling off past 300 turns (about an hour), so a note summarises rather
-/// than repeats the session, and a three-hour session is still covered to its end.
-fn sentence_budget(cues: usize) -> usize {
-    (12 + cues / 6).min(48 + cues.saturating_sub(300) / 10)
+/// Most sentences a conversation's draft keeps: a dozen, plus one for every five turns and at
+/// most four for every five minutes (fast small talk has many short turns and little to note),
+/// levelling off past 300 turns (about an hour), so a note summarises rather than repeats the
+/// session and a three-hour session is still covered to its end. Untimed transcripts (plain
+/// `Speaker: text` lines) are budgeted by turns alone.
+fn sentence_budget(cues: usize, minutes: u64) -> usize {
+    let by_turns = 12 + cues / 5;
+    let by_time = if minutes == 0 { usize::MAX } else { 12 + usize::try_from(minutes * 4 / 5).unwrap_or(usize::MAX) };
+    by_turns.min(by_time).min(52 + cues.saturating_sub(300) / 10)
 }
 
 /// The units a draft keeps, in transcript order: in a dictation everything dictated; in a
 /// conversation the most salient units over the threshold, within the budget, spread over the
 /// session (a unit next to one already kept waits until every other candidate has had its
 /// turn, so one topic cannot fill the note), and always the units that carry a risk flag's
-/// evidence.
-fn choose(units: &[Unit], reports: &[UnitReport], cues: usize, dictation: bool) -> Vec<usize> {
+/// evidence. A clinician's self-harm screening and safety advice is left out when nobody
+/// disclosed such a risk: a note states disclosures, and the risk flags say what was found.
+fn choose(units: &[Unit], reports: &[UnitReport], cues: usize, minutes: u64, dictation: bool, self_harm_flagged: bool) -> Vec<usize> {
     if dictation {
         return (0..units.len()).collect();
     }
-    let mut ranked: Vec<usize> = (0..units.len()).filter(|&i| reports[i].salience >= SALIENCE_THRESHOLD).collect();
+    let mut ranked: Vec<usize> = (0..units.len())
+        .filter(|&i| reports[i].salience >= SALIENCE_THRESHOLD && (!units[i].safety_talk || self_harm_flagged))
+        .collect();
     ranked.sort_by(|&a, &b| reports[b].salience.total_cmp(&reports[a].salience));
-    let budget = sentence_budget(cues);
+    let budget = sentence_budget(cues, minutes);
     let main_cue = |i: usize| *units[i].evidence.last().expect("a unit cites its own cue");
     let mut kept: Vec<usize> = Vec::with_capacity(budget);
     let mut waiting = Vec::new();

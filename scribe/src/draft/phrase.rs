@@ -40,7 +40,10 @@ pub fn report(speaker: &Speaker, said: &str, dictated: bool) -> String {
         }
         Speaker::Clinician => {
             if is_question(&cleaned) {
-                return format!("Clinician asked, \"{}\"", cleaned.trim());
+                // Quote the question alone, so the words "Clinician asked" stay in the same
+                // sentence as what was asked (a screening question is never a statement).
+                let asked = super::text::sentences(&cleaned).into_iter().filter(|s| s.ends_with('?')).collect::<Vec<_>>().join(" ");
+                return format!("Clinician asked, \"{}\"", asked.trim());
             }
             let lower = cleaned.to_lowercase();
             if let Some(rest) = lower.strip_prefix("let's ").or_else(|| lower.strip_prefix("let us ")) {

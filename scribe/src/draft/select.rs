@@ -232,6 +232,7 @@ mod tests {
             spoken_kind: None,
             content_words: super::super::text::content_stems(said).len(),
             has_number: super::super::text::has_number(said),
+            safety_talk: false,
         }
     }
 

@@ -24,6 +24,20 @@ pub struct Unit {
     /// Content words (stems) in `said`.
     pub content_words: usize,
     pub has_number: bool,
+    /// A clinician's turn that speaks of self-harm or suicide: a screening question or safety
+    /// advice, note content only when the session holds such a disclosure.
+    pub safety_talk: bool,
+}
+
+/// Words of self-harm and suicide screening and safety advice.
+const SAFETY_WORDS: &[&str] = &[
+    "hurting yourself", "hurt yourself", "harming yourself", "harm yourself", "kill yourself",
+    "killing yourself", "suicide", "suicidal", "end your life", "self-harm", "thoughts of death",
+];
+
+fn is_safety_talk(role: SpeakerRole, text: &str) -> bool {
+    let lower = text.to_lowercase();
+    role == SpeakerRole::Clinician && SAFETY_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// An answer this short (in content words) is written together with its question.
@@ -100,6 +114,7 @@ pub fn conversation_units(transcript: &Transcript, roles: &[SpeakerRole]) -> Vec
             role,
             content_words: stems.len() + question.as_deref().map_or(0, |q| content_stems(q).len()),
             has_number: has_number(&said),
+            safety_talk: is_safety_talk(role, &said),
             said,
             question,
             spoken_kind: None,
@@ -146,6 +161,7 @@ pub fn dictation_units(transcript: &Transcript, roles: &[SpeakerRole]) -> Vec<Un
                 role: roles[i],
                 content_words: content_stems(&said).len(),
                 has_number: has_number(&said),
+                safety_talk: false,
                 said,
                 question: None,
                 spoken_kind: heading,

@@ -54,7 +54,10 @@ pub const MAX_CUES: usize = 20_000;
 /// Texts per embedding call, so memory stays flat however long the session.
 const EMBED_BATCH: usize = 256;
 /// Least salience for a unit to be kept.
-const SALIENCE_THRESHOLD: f32 = 0.25;
+const SALIENCE_THRESHOLD: f32 = 0.45;
+/// How much less like note content than like small talk a unit may be and still be kept
+/// (cosine difference; 95% of gold-cited units pass, 10% of the rest do not).
+const MIN_CLINICAL_MARGIN: f32 = -0.05;
 /// Units this close (in cues) to a kept one are considered after the rest.
 const NEIGHBOUR_CUES: usize = 2;
 
@@ -405,7 +408,14 @@ fn choose(units: &[Unit], reports: &[UnitReport], cues: usize, minutes: u64, dic
         return (0..units.len()).collect();
     }
     let mut ranked: Vec<usize> = (0..units.len())
-        .filter(|&i| reports[i].salience >= SALIENCE_THRESHOLD && (!units[i].safety_talk || self_harm_flagged))
+        .filter(|&i| {
+            let f = &reports[i].features;
+            // More like small talk than like any note's content: not note content, however wordy.
+            let clinical_margin = f[select::CLINICAL_SIM] - f[select::SMALL_TALK_SIM];
+            reports[i].salience >= SALIENCE_THRESHOLD
+                && clinical_margin > MIN_CLINICAL_MARGIN
+                && (!units[i].safety_talk || self_harm_flagged)
+        })
         .collect();
     ranked.sort_by(|&a, &b| reports[b].salience.total_cmp(&reports[a].salience));
     let budget = sentence_budget(cues, minutes);

@@ -356,7 +356,7 @@ mod tests {
     fn a_short_answer_carries_its_question() {
         assert_eq!(
             answer(&client(), "And last week, you had five?", "Five, yeah."),
-            "Asked \"And last week, you had five?\", client answered, \"Five, yeah.\""
+            "Asked \"Last week, you had five?\", client answered, \"Five, yeah.\""
         );
     }
 }

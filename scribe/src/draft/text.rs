@@ -82,7 +82,8 @@ pub fn stem(word: &str) -> String {
             if chars.len() >= 4 && chars[chars.len() - 1] == chars[chars.len() - 2] && !"lsz".contains(chars[chars.len() - 1]) {
                 chars.pop();
             }
-            if chars.len() >= 4 && chars.ends_with(&['c', 'k']) {
+            // "panicked" -> "panick" -> "panic" (but "attacked" stays "attack").
+            if chars.len() >= 6 && chars.ends_with(&['i', 'c', 'k']) {
                 chars.pop();
             }
             return chars.into_iter().collect();

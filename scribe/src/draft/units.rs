@@ -243,7 +243,8 @@ fn apply_correction(sentence: &str, words: &[&str]) -> String {
 /// marks.
 fn spoken_quotes(text: &str) -> String {
     let mut s = text.to_string();
-    for (from, to) in [(", quote, ", " \""), ("quote, ", "\""), (", unquote", "\""), (", end quote", "\""), (" unquote", "\""), (" end quote", "\"")] {
+    // Closing words first, so "end quote" is never read as an opening "quote".
+    for (from, to) in [(", end quote", "\""), (", unquote", "\""), (" end quote", "\""), (" unquote", "\""), (", quote, ", " \""), ("quote, ", "\"")] {
         s = s.replace(from, to);
     }
     s

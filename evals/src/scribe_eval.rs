@@ -38,6 +38,8 @@ pub struct UnitRow {
     pub kind_features: [f32; 16],
     pub kept: bool,
     pub gold: bool,
+    /// The unit's sentence embedding (for fitting tools that work on it).
+    pub embedding: Vec<f32>,
 }
 
 /// Totals over a set of drafts.
@@ -144,7 +146,7 @@ pub fn run(corpora: &[PathBuf], formats: &[&NoteFormat], embedder: &mut dyn Embe
             report.risk.entry(category).or_default().add(&counts);
         }
         let gold = session.gold.gold_cues();
-        report.units.extend(analysis.unit_reports().iter().map(|u| UnitRow {
+        report.units.extend(analysis.unit_reports().iter().zip(analysis.unit_embeddings()).map(|(u, e)| UnitRow {
             stem: session.stem.clone(),
             evidence: u.evidence.clone(),
             features: u.features,
@@ -152,6 +154,7 @@ pub fn run(corpora: &[PathBuf], formats: &[&NoteFormat], embedder: &mut dyn Embe
             kind_features: u.kind_features,
             kept: u.kept,
             gold: u.evidence.iter().any(|c| gold.contains(c)),
+            embedding: e.clone(),
         }));
         for format in formats {
             let draft = analysis.draft(format, embedder)?;

@@ -332,6 +332,11 @@ impl SessionAnalysis {
         &self.reports
     }
 
+    /// Each unit's embedding, in the order of [`Self::unit_reports`] (for fitting).
+    pub fn unit_embeddings(&self) -> &[Vec<f32>] {
+        &self.embeddings
+    }
+
     pub fn risk_flags(&self) -> &[RiskFlag] {
         &self.risk_flags
     }

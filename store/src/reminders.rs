@@ -356,7 +356,8 @@ impl Store {
         Ok(r)
     }
 
-    /// Saves the practice's reminder rules; visits booked or changed afterwards follow them.
+    /// Saves the practice's reminder rules and re-plans the unsent reminders of every upcoming
+    /// active visit by them, in the same transaction (reminders already queued are kept).
     pub async fn set_reminder_rules(&self, actor: &Actor, rules: &ReminderRules) -> Result<ReminderRules> {
         rules.check()?;
         let keys = self.keys();
@@ -376,6 +377,15 @@ impl Store {
         )
         .await?;
         append(&mut tx, &keys, actor, "reminder_rule.update", "practice", actor.practice_id.to_string()).await?;
+        let upcoming = tx
+            .fetch_all(
+                Sql::new("SELECT appointment_id FROM appointment WHERE practice_id = $1 AND status IN ('scheduled', 'confirmed') AND starts_at > $2").bind(actor.practice_id).bind(t),
+                "listing upcoming visits",
+            )
+            .await?;
+        for a in &upcoming {
+            replan_tx(&mut tx, &keys, actor, AppointmentId::from_uuid(a.get("appointment_id")?), false).await?;
+        }
         tx.commit().await?;
         Ok(rules.clone())
     }

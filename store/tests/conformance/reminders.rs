@@ -130,6 +130,8 @@ both! {
         let a2 = texted_client(&db.store, &p, "Gus", "+15550100007", None).await;
         let a = visit(&db.store, &p, vec![a1, a2], at("2027-06-10T18:00:00Z"), Modality::InPerson).await;
         assert_eq!(planned(&db.store, &p, &a).await.len(), 4, "two reminders for each of two members");
+        let gus = db.store.list_client_reminders(&p.admin, ClientScope::Practice, a2).await.expect("client's reminders");
+        assert!(gus.len() == 2 && gus.iter().all(|r| r.client_id == a2));
         let rep = db.store.run_due_reminders(at("2027-06-08T18:00:00Z"), 100, &render).await.expect("tick");
         assert_eq!((rep.claimed, rep.queued), (2, 3), "Fay, her guardian, and Gus");
         let fay = db.store.list_client_outbound(&p.admin, ClientScope::Practice, a1).await.expect("outbox");
@@ -236,6 +238,18 @@ both! {
         let seen = std::sync::Mutex::new(None);
         db.store.run_due_reminders(at("2027-06-08T18:00:00Z"), 100, &|d: &DueReminder| { *seen.lock().expect("lock") = d.template.clone(); render(d) }).await.expect("tick");
         assert_eq!(seen.lock().expect("lock").as_deref(), Some("Reminder {date} {time}"));
+    }
+
+    async fn changed_rules_re_plan_upcoming_visits(db) {
+        let p = practice(&db.store, "rm14").await;
+        let c = texted_client(&db.store, &p, "Pia", "+15550100015", None).await;
+        let a = visit(&db.store, &p, vec![c], at("2027-06-10T18:00:00Z"), Modality::InPerson).await;
+        let rules = ReminderRules { reminders: vec![ReminderOffset::sms(24 * 60)], ..ReminderRules::default() };
+        db.store.set_reminder_rules(&p.admin, &rules).await.expect("rules");
+        let r = planned(&db.store, &p, &a).await;
+        assert_eq!(r.iter().map(|r| (local(r.due_at), r.minutes_before)).collect::<Vec<_>>(), [("2027-06-09 14:00 EDT".to_owned(), 1440)]);
+        let bad = ReminderRules { reminders: vec![ReminderOffset { minutes_before: 60, channels: vec![] }], ..ReminderRules::default() };
+        assert!(db.store.set_reminder_rules(&p.admin, &bad).await.is_err(), "a reminder with no channel is refused");
     }
 
     async fn only_one_process_leads_the_scheduler_on_postgres(db) {

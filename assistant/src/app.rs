@@ -80,11 +80,17 @@ pub fn router(state: AppState) -> Router {
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
     let store = state.store.clone();
+    let reminders = tokio::spawn(crate::reminders::scheduler::run(
+        store.clone(),
+        state.settings.public_url.clone(),
+    ));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
+    // A tick cut short rolls back whole: its reminders stay planned for the next leader.
+    reminders.abort();
     store.close().await;
     Ok(())
 }

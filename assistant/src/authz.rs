@@ -123,6 +123,10 @@ pub enum Capability {
     ReadAvailability,
     EditAvailability,
     ManageUsers,
+    /// Reminder rules and message templates (no PHI in either).
+    ReadMessaging,
+    /// Change reminder rules, templates and clinicians' telehealth links.
+    ManageMessaging,
 }
 
 /// Which clients a capability reaches.
@@ -159,6 +163,8 @@ pub const POLICY: &[(Capability, [Reach; 6])] = &[
     (C::ReadAvailability,  [All,  All,      All,    All,       All,       No ]),
     (C::EditAvailability,  [All,  Own,      Own,    Own,       All,       No ]),
     (C::ManageUsers,       [All,  No,       No,     No,        No,        No ]),
+    (C::ReadMessaging,     [All,  All,      All,    All,       All,       No ]),
+    (C::ManageMessaging,   [All,  No,       No,     No,        No,        No ]),
 ];
 
 /// The widest reach any of `roles` has for `capability`.
@@ -221,7 +227,7 @@ pub fn note_view(roles: &[Role]) -> NoteView {
 mod tests {
     use super::*;
 
-    const ALL_CAPS: [Capability; 16] = [
+    const ALL_CAPS: [Capability; 18] = [
         C::ReadClient,
         C::CreateClient,
         C::UpdateClient,
@@ -238,6 +244,8 @@ mod tests {
         C::ReadAvailability,
         C::EditAvailability,
         C::ManageUsers,
+        C::ReadMessaging,
+        C::ManageMessaging,
     ];
 
     #[test]

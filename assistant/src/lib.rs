@@ -26,6 +26,8 @@ pub mod http;
 pub mod model_download;
 /// `hearth models list|pull` and `hearth scribe transcribe`.
 pub mod model_commands;
+/// Appointment reminders: scheduler, templates, telehealth links, their staff routes.
+pub mod reminders;
 /// `hearth scribe draft|run`: progress-note drafts from the command line.
 pub mod scribe_commands;
 /// Logging setup and span-carrying blocking tasks.

@@ -9,6 +9,8 @@ pub mod asr;
 pub mod corpus;
 /// Draft time and peak memory against transcript length.
 pub mod draft_bench;
+/// The reminder scheduler's due scan over a large schedule.
+pub mod reminder_bench;
 /// Scores of a draft and of risk flags against gold.
 pub mod metrics;
 /// Running the scribe over corpora and writing the report.

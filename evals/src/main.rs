@@ -83,6 +83,19 @@ enum Command {
         #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
         models_dir: PathBuf,
     },
+    /// The reminder scheduler's tick over a seeded schedule: idle and busy tick time, peak memory.
+    BenchReminders {
+        /// Appointments to seed (two planned reminders each).
+        #[arg(long, default_value_t = 1_000_000)]
+        appointments: usize,
+        /// Busy ticks to time (one simulated hour apart).
+        #[arg(long, default_value_t = 8)]
+        busy_ticks: usize,
+        /// `postgres://…` to run on PostgreSQL (a fresh schema is created and dropped);
+        /// default: a fresh SQLite file in a temporary folder.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -174,6 +187,12 @@ fn main() -> anyhow::Result<()> {
             }
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             print!("{}", evals::draft_bench::table(&runs, cores));
+        }
+        Command::BenchReminders { appointments, busy_ticks, database_url } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+            let report = rt.block_on(evals::reminder_bench::run_in_fresh_database(database_url.as_deref(), appointments, busy_ticks))?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            print!("{}", report.table(cores));
         }
     }
     Ok(())

@@ -146,7 +146,7 @@ async fn from_row(tx: &mut Tx, r: &Row) -> Result<Appointment> {
 }
 
 impl Store {
-    async fn appointment_in(tx: &mut Tx, actor: &Actor, scope: ClientScope, id: AppointmentId) -> Result<Appointment> {
+    pub(crate) async fn appointment_in(tx: &mut Tx, actor: &Actor, scope: ClientScope, id: AppointmentId) -> Result<Appointment> {
         let row = tx.fetch_one(scoped(format!("SELECT {COLUMNS} FROM appointment a WHERE {} AND a.appointment_id = $3", visible()), actor, scope).bind(id), "reading an appointment").await?;
         from_row(tx, &row).await
     }
@@ -208,6 +208,7 @@ impl Store {
         self.write_appointment_clients(&mut tx, actor, scope, id, d).await?;
         Self::record_status(&mut tx, actor, id, AppointmentStatus::Scheduled, None, t).await?;
         self.audit(&mut tx, &keys, actor, "appointment.create", "appointment", Some(id.to_string())).await?;
+        crate::reminders::replan_tx(&mut tx, &keys, actor, id, false).await?;
         let a = Self::appointment_in(&mut tx, actor, ClientScope::Practice, id).await?;
         tx.commit().await?;
         Ok(a)
@@ -266,7 +267,7 @@ impl Store {
         check(d)?;
         let keys = self.keys();
         let mut tx = self.begin().await?;
-        Self::appointment_in(&mut tx, actor, scope, id).await?;
+        let before = Self::appointment_in(&mut tx, actor, scope, id).await?;
         tx.execute(
             Sql::new(
                 "UPDATE appointment SET clinician_id = $2, starts_at = $3, ends_at = $4, time_zone = $5, modality = $6, location = $7, join_link = $8, \
@@ -287,6 +288,12 @@ impl Store {
         .await?;
         self.write_appointment_clients(&mut tx, actor, scope, id, d).await?;
         self.audit(&mut tx, &keys, actor, "appointment.update", "appointment", Some(id.to_string())).await?;
+        // Moved, or attendees changed: reminders already queued for the old plan are withdrawn.
+        let mut clients = d.client_ids.clone();
+        clients.sort();
+        clients.dedup();
+        let moved = before.details.starts_at != truncate(d.starts_at) || before.details.client_ids != clients;
+        crate::reminders::replan_tx(&mut tx, &keys, actor, id, moved).await?;
         let a = Self::appointment_in(&mut tx, actor, ClientScope::Practice, id).await?;
         tx.commit().await?;
         Ok(a)
@@ -300,12 +307,13 @@ impl Store {
         }
         let keys = self.keys();
         let mut tx = self.begin().await?;
-        Self::appointment_in(&mut tx, actor, scope, id).await?;
+        let before = Self::appointment_in(&mut tx, actor, scope, id).await?;
         let t = now();
         tx.execute(Sql::new("UPDATE appointment SET status = $2, updated_at = $3 WHERE appointment_id = $1").bind(id).bind(status.as_str()).bind(t), "changing an appointment status")
             .await?;
         Self::record_status(&mut tx, actor, id, status, reason, t).await?;
         self.audit(&mut tx, &keys, actor, "appointment.status", "appointment", Some(id.to_string())).await?;
+        crate::reminders::on_status_change(&mut tx, &keys, actor, id, before.status, status).await?;
         let a = Self::appointment_in(&mut tx, actor, ClientScope::Practice, id).await?;
         tx.commit().await?;
         Ok(a)

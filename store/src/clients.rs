@@ -275,7 +275,7 @@ impl Store {
         Ok(())
     }
 
-    async fn read_client(&self, tx: &mut Tx, keys: &Keyring, actor: &Actor, scope: ClientScope, id: ClientId) -> Result<Client> {
+    pub(crate) async fn read_client(&self, tx: &mut Tx, keys: &Keyring, actor: &Actor, scope: ClientScope, id: ClientId) -> Result<Client> {
         let row = tx.fetch_one(scoped(format!("SELECT {COLUMNS} FROM {FROM} WHERE {SCOPE} AND c.client_id = $3"), actor, scope).bind(id), "reading a client").await?;
         from_row(tx, keys, &row).await
     }

@@ -55,6 +55,8 @@ pub mod notes;
 pub mod outbox;
 /// Channel opt-outs (STOP until START), checked by every outbox claim.
 pub mod opt_out;
+/// Reminder rules, planned reminder rows, templates, telehealth links, the scheduler's tick.
+pub mod reminders;
 
 use std::{
     str::FromStr,

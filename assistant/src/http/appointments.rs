@@ -59,13 +59,9 @@ impl AppointmentInput {
         if self.ends_at <= self.starts_at {
             return Err(Error::field("ends_at", "the end must be after the start"));
         }
-        if let Some(link) = &self.join_link
-            && !link.starts_with("https://")
-        {
-            return Err(Error::field(
-                "join_link",
-                "a telehealth link must start with https://",
-            ));
+        if let Some(link) = &self.join_link {
+            crate::reminders::telehealth::JoinLink::parse(link)
+                .map_err(|e| Error::field("join_link", e.to_string()))?;
         }
         Ok(AppointmentDetails {
             clinician_id: self.clinician_id,

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::router())
         .merge(availability::router())
         .merge(users::router())
+        .merge(crate::reminders::router())
         .merge(openapi::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -11,3 +11,4 @@ mod notes;
 mod opening;
 mod outbox;
 mod records;
+mod reminders;

@@ -55,6 +55,10 @@ pub mod notes;
 pub mod outbox;
 /// Channel opt-outs (STOP until START), checked by every outbox claim.
 pub mod opt_out;
+/// Inbound messages for the staff inbox, deduplicated by provider id.
+pub mod inbound;
+/// One-time Telegram `/start` links that connect a client's chat.
+pub mod telegram_link;
 
 use std::{
     str::FromStr,

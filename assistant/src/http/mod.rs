@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(availability::router())
         .merge(users::router())
         .merge(openapi::router())
+        .merge(crate::gateway::webhooks::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

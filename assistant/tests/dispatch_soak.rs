@@ -59,6 +59,21 @@ async fn status_counts(database_url: &str) -> HashMap<OutboundStatus, usize> {
         .collect()
 }
 
+/// How often each audited outbox action happened (lease expiries, reconciliations…).
+async fn audit_counts(database_url: &str) -> HashMap<String, i64> {
+    let sql = "SELECT action, COUNT(*) AS n FROM audit_event WHERE action LIKE 'outbox.%' GROUP BY action";
+    let rows: Vec<(String, i64)> = if database_url.starts_with("sqlite:") {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(database_url).await.expect("sqlite opens");
+        sqlx::query_as(sql).fetch_all(&mut c).await.expect("counts")
+    } else {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(database_url).await.expect("postgres connects");
+        sqlx::query_as(sql).fetch_all(&mut c).await.expect("counts")
+    };
+    rows.into_iter().collect()
+}
+
 async fn soak(backend: Backend) {
     let _alone = ONE_AT_A_TIME.lock().await;
     let messages = env_number("HEARTH_SOAK_MESSAGES", 1000);
@@ -156,9 +171,14 @@ async fn soak(backend: Backend) {
         }
     }
     assert_eq!(violations, 0, "Retry-After violated {violations} times");
+    // The kills landed mid-send: leases expired and were reconciled with the provider.
+    let audit = audit_counts(&place.database_url).await;
+    let expired = audit.get("outbox.lease_expired").copied().unwrap_or(0);
+    let reconciled = audit.get("outbox.reconcile_read").copied().unwrap_or(0);
+    assert!(expired > 0 && reconciled > 0, "no kill hit a send in flight: {audit:?}");
     assert!(limited > 0 && hung > 0 && errors > 0, "the faults happened: {limited} 429s, {hung} timeouts, {errors} 500s");
     eprintln!(
-        "soak {backend:?}: {messages} messages, {killed} kills, {} requests ({limited} 429, {errors} 500, {hung} accept-then-timeout), {:.1} s",
+        "soak {backend:?}: {messages} messages, {killed} kills, {} requests ({limited} 429, {errors} 500, {hung} accept-then-timeout), {expired} leases expired, {reconciled} lookups at the provider, {:.1} s",
         requests.len(),
         elapsed.as_secs_f64()
     );

@@ -156,7 +156,6 @@ async fn an_ordinary_text_is_stored_encrypted_for_staff_with_no_reply(backend: B
 async fn status_callbacks_from_twilio_move_a_row_forward_only(backend: Backend) {
     use channels::testing::FakeTwilio;
     use channels::twilio::MessageStatus;
-    use secrecy::ExposeSecret;
     use store::outbox::OutboundStatus;
     let fake = FakeTwilio::start().await.expect("fake twilio");
     let place = Place::new(backend).await;
@@ -165,7 +164,6 @@ async fn status_callbacks_from_twilio_move_a_row_forward_only(backend: Backend) 
         gateway_support::twilio_toml(&fake, 2000)
     );
     let server = place.serve(&toml).await;
-    let _ = fake.auth_token().expose_secret();
     let d = assistant::gateway::dispatcher(place.store.clone(), &server.settings).expect("dispatcher");
     let id = place.enqueue_sms(1, "sms:+15550100000").await;
     let mut rows = place.store.claim_due(d.worker(), store::types::now(), 10, chrono::TimeDelta::seconds(5)).await.expect("claims");

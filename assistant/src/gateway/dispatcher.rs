@@ -277,8 +277,9 @@ impl Dispatcher {
             }
         }
         // Not at the provider. After a crash (lease expired) the dead worker may have been told
-        // to wait (429 Retry-After) without recording it, so the retry waits a backoff too;
-        // a lease is never shorter than that wait in practice (see store::outbox::MIN_LEASE).
+        // to wait (429 Retry-After) without recording it: the lease has already run since the
+        // attempt began, and the retry waits a backoff on top. (A Retry-After longer than the
+        // lease plus that backoff could still be cut short: the store keeps no column for it.)
         let stored = if u.last_error_class == Some(ErrorClass::LeaseExpired) {
             let at = self.next_attempt(u.claim, None);
             self.store.mark_retry(u.claim, ErrorClass::LeaseExpired, at).await

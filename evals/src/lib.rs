@@ -7,6 +7,8 @@
 pub mod corpus;
 /// Draft time and peak memory against transcript length.
 pub mod draft_bench;
+/// Gateway load: inbound webhook latency and dispatch throughput against a fake Twilio.
+pub mod gateway_bench;
 /// Scores of a draft and of risk flags against gold.
 pub mod metrics;
 /// Running the scribe over corpora and writing the report.

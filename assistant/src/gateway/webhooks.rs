@@ -86,25 +86,26 @@ pub fn sms_sender_key(sender: &channels::twilio::Sender) -> SenderKey {
 
 /// Checks `X-Twilio-Signature` against the public URL Twilio called (the configured public URL,
 /// this path and query: what Twilio signed, not what a proxy forwarded) and returns the form.
-fn verify_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<channels::twilio::WebhookForm, Response> {
+/// The refusal is boxed: a `Response` is large and this is the rare path.
+fn verify_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<channels::twilio::WebhookForm, Box<Response>> {
     let Some(twilio) = &state.settings.gateway.twilio else {
-        return Err(StatusCode::NOT_FOUND.into_response());
+        return Err(Box::new(StatusCode::NOT_FOUND.into_response()));
     };
     let Some(public) = state.settings.public_url.as_deref() else {
         tracing::error!("a Twilio webhook arrived but public_url is not set, so its signature cannot be checked");
-        return Err(forbidden());
+        return Err(Box::new(forbidden()));
     };
     let url = format!("{}{}", public.trim_end_matches('/'), uri.path_and_query().map_or(uri.path(), |p| p.as_str()));
     let signature = headers.get(TWILIO_SIGNATURE).and_then(|v| v.to_str().ok());
     let validator = WebhookValidator::new(twilio.auth_token.clone());
     let form = validator.verify_form(&url, body, signature).map_err(|e| {
         tracing::warn!(error = %e, "refused a Twilio webhook");
-        forbidden()
+        Box::new(forbidden())
     })?;
     // A valid signature from another account of ours is still not for this one.
     if form.get("AccountSid").is_some_and(|a| a != twilio.account_sid.as_str()) {
         tracing::warn!("refused a Twilio webhook for another account");
-        return Err(forbidden());
+        return Err(Box::new(forbidden()));
     }
     Ok(form)
 }
@@ -112,7 +113,7 @@ fn verify_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: &[u8]) 
 async fn twilio_sms(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let form = match verify_twilio(&state, &uri, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let sms = match InboundSms::from_form(&form) {
         Ok(s) => s,
@@ -151,7 +152,7 @@ async fn twilio_sms(State(state): State<AppState>, uri: Uri, headers: HeaderMap,
 async fn twilio_status(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let form = match verify_twilio(&state, &uri, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let status = match DeliveryStatus::from_form(&form) {
         Ok(s) => s,

@@ -47,17 +47,8 @@ pub async fn run(database_url: Option<String>, rate: u32, seconds: u64, messages
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let token = fake.auth_token();
-    std::fs::write(
-        dir.path().join("hearth.toml"),
-        format!(
-            "public_url = \"{base}\"\nchannel = \"twilio\"\n[twilio]\naccount_sid = \"{}\"\nauth_token = \"{}\"\nfrom = \"+15550100000\"\napi_base_url = \"{}\"\n[dispatch]\nin_serve = false\npoll_interval_ms = 20\nbatch = 200\nconcurrency = 64\n[[dispatch.senders]]\nkey = \"sms:+15550100000\"\nsegments_per_second = 10000\n",
-            fake.account_sid(),
-            token.expose_secret(),
-            fake.base_url()
-        ),
-    )?;
-    let settings = assistant::config::load(dir.path(), None, vec![("HEARTH_DATABASE_URL".to_owned(), database_url.clone())])?;
-    let store = assistant::app::open_store(&settings, assistant::app::OnMissing::Create).await?;
+    let env = || vec![("HEARTH_DATABASE_URL".to_owned(), database_url.clone())];
+    let store = assistant::app::open_store(&assistant::config::load(dir.path(), None, env())?, assistant::app::OnMissing::Create).await?;
     let practice = store
         .create_practice(&store::practice::PracticeDetails {
             name: "Bench Practice".into(),
@@ -66,6 +57,17 @@ pub async fn run(database_url: Option<String>, rate: u32, seconds: u64, messages
             settings: serde_json::json!({}),
         })
         .await?;
+    let practice_id = practice.practice_id;
+    std::fs::write(
+        dir.path().join("hearth.toml"),
+        format!(
+            "public_url = \"{base}\"\nchannel = \"twilio\"\n[twilio]\npractice_id = \"{practice_id}\"\naccount_sid = \"{}\"\nauth_token = \"{}\"\nfrom = \"+15550100000\"\napi_base_url = \"{}\"\n[dispatch]\nin_serve = false\npoll_interval_ms = 20\nbatch = 200\nconcurrency = 64\n[[dispatch.senders]]\nkey = \"sms:+15550100000\"\nsegments_per_second = 10000\n",
+            fake.account_sid(),
+            token.expose_secret(),
+            fake.base_url()
+        ),
+    )?;
+    let settings = assistant::config::load(dir.path(), None, env())?;
     let server = tokio::spawn(assistant::app::serve(listener, assistant::app::AppState::new(store.clone(), settings.clone())));
 
     // 1. Inbound latency, open loop: a request leaves every 1/rate s whatever the answers do.

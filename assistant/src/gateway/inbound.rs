@@ -106,8 +106,6 @@ fn reply(text: &InboundText<'_>, purpose: Purpose, key: &str, body: String) -> a
 /// Handles one inbound text: keywords first, then the staff inbox and the conversation.
 pub async fn handle(store: &Store, text: InboundText<'_>) -> anyhow::Result<Handled> {
     let actor = Actor::system(text.practice);
-    let practice = store.get_practice(&actor).await.context("reading the practice")?;
-    let name = practice.details.name.as_str();
     let mut keyword = Keyword::parse(text.body);
     if keyword == Keyword::OptIn && !store.is_opted_out(&actor, &text.sender).await.context("reading the opt-out")? {
         // YES / START from someone who never opted out is an ordinary reply ("yes, I'll come").
@@ -128,6 +126,13 @@ pub async fn handle(store: &Store, text: InboundText<'_>) -> anyhow::Result<Hand
         .context("storing an inbound message")?;
     // Keyword actions are idempotent, so they run on a repeat too: a crash after storing the
     // message and before opting out must not lose the STOP when the provider retries.
+    // The practice's name and phone are read only for a keyword reply (ordinary texts, the
+    // common case, cost one transaction).
+    let practice = match keyword {
+        Keyword::NotAKeyword => None,
+        _ => Some(store.get_practice(&actor).await.context("reading the practice")?),
+    };
+    let name = practice.as_ref().map_or("", |p| p.details.name.as_str());
     let done = match keyword {
         Keyword::OptOut => {
             let confirmation = reply(&text, Purpose::OptOutConfirmation, "optout", opt_out_text(name))?;
@@ -141,7 +146,7 @@ pub async fn handle(store: &Store, text: InboundText<'_>) -> anyhow::Result<Hand
             Handled::OptedIn
         }
         Keyword::Help => {
-            let phone = practice.details.phone.as_ref().map(|p| p.as_str().to_owned());
+            let phone = practice.as_ref().and_then(|p| p.details.phone.as_ref()).map(|p| p.as_str().to_owned());
             store
                 .enqueue(&actor, &reply(&text, Purpose::HelpReply, "help", help_text(name, phone.as_deref()))?)
                 .await

@@ -18,6 +18,8 @@ pub struct AppState {
     pub store: store::Store,
     pub settings: Arc<Settings>,
     pub cookies: CookiePolicy,
+    /// What the provider webhooks remember between requests (recent Telegram updates).
+    pub webhooks: Arc<crate::gateway::webhooks::WebhookMemory>,
 }
 
 impl FromRef<AppState> for store::Store {
@@ -68,6 +70,7 @@ impl AppState {
             store,
             settings: Arc::new(settings),
             cookies,
+            webhooks: Arc::default(),
         }
     }
 }
@@ -95,7 +98,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

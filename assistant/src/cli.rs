@@ -23,6 +23,10 @@ pub struct Cli {
 pub enum Command {
     /// Start the service so staff can sign in from a browser.
     Serve(ServeArgs),
+    /// Send queued messages (reminders, notices, replies) until stopped. Run any number of
+    /// these next to `serve` (with `[dispatch] in_serve = false`) or none (the default: `serve`
+    /// sends). Safe to kill at any moment: nothing is lost or sent twice.
+    Dispatch,
     /// Bring the database up to date with this version of Hearth (safe to run repeatedly).
     Migrate,
     /// Manage staff accounts.

@@ -24,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Models(_) | Command::Scribe(_) => unreachable!("handled before the settings are loaded"),
         Command::Serve(args) => serve(settings, args).await,
+        Command::Dispatch => dispatch(settings).await,
         Command::Migrate => {
             let store = app::open_store(&settings, OnMissing::Create).await?;
             store.close().await;
@@ -106,7 +107,29 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         .context("reading the listening address")?;
     tracing::info!(%addr, "Hearth is listening");
     println!("Hearth is listening on http://{addr}");
-    app::serve(listener, AppState::new(store, settings)).await
+    let dispatcher = if settings.gateway.dispatch.in_serve {
+        let d = crate::gateway::dispatcher(store.clone(), &settings)?;
+        Some(crate::gateway::RunningDispatcher::start(d))
+    } else {
+        None
+    };
+    let served = app::serve(listener, AppState::new(store, settings)).await;
+    if let Some(d) = dispatcher {
+        d.stop().await;
+    }
+    served
+}
+
+/// `hearth dispatch`: the outbox dispatcher alone, until SIGINT or SIGTERM.
+async fn dispatch(settings: Settings) -> anyhow::Result<()> {
+    let store = app::open_store(&settings, OnMissing::Refuse).await?;
+    let d = crate::gateway::dispatcher(store.clone(), &settings)?;
+    println!("Hearth is dispatching queued messages as {}", d.worker().as_str());
+    let running = crate::gateway::RunningDispatcher::start(d);
+    app::shutdown_signal().await;
+    running.stop().await;
+    store.close().await;
+    Ok(())
 }
 
 /// Reads the password: the first line of stdin with `--password-stdin`, otherwise a prompt on

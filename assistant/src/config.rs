@@ -44,6 +44,8 @@ pub enum ConfigError {
 pub enum ChannelKind {
     /// Messages are shown to staff and logged without content; nothing leaves the machine.
     Console,
+    /// SMS through Twilio (the `[twilio]` table), Telegram when `[telegram]` is set.
+    Twilio,
 }
 
 /// Loaded, checked settings.
@@ -65,6 +67,8 @@ pub struct Settings {
     /// Failed logins per client IP within the window before 429.
     pub max_failures_per_ip: u32,
     pub throttle_window_minutes: u32,
+    /// Providers, webhooks and the outbox dispatcher (`[twilio]`, `[telegram]`, `[dispatch]`).
+    pub gateway: crate::gateway::settings::GatewaySettings,
 }
 
 impl Settings {
@@ -97,6 +101,9 @@ struct FileLayer {
     max_failures_per_account: Option<u32>,
     max_failures_per_ip: Option<u32>,
     throttle_window_minutes: Option<u32>,
+    twilio: Option<crate::gateway::settings::TwilioFile>,
+    telegram: Option<crate::gateway::settings::TelegramFile>,
+    dispatch: Option<crate::gateway::settings::DispatchFile>,
 }
 
 /// Loads settings for `data_dir`, from `config_file` if given (it must exist) or else
@@ -152,10 +159,11 @@ fn apply_env(
             "HEARTH_CHANNEL" => {
                 layer.channel = Some(match value.trim() {
                     "console" => ChannelKind::Console,
+                    "twilio" => ChannelKind::Twilio,
                     _ => {
                         return Err(ConfigError::Env {
                             var: "HEARTH_CHANNEL",
-                            what: "the only channel in this version is `console`".into(),
+                            what: "use `console` or `twilio`".into(),
                         });
                     }
                 })
@@ -190,7 +198,13 @@ fn apply_env(
                 layer.throttle_window_minutes =
                     Some(number("HEARTH_THROTTLE_WINDOW_MINUTES", &value)?)
             }
-            _ => {}
+            other => crate::gateway::settings::apply_env(
+                &mut layer.twilio,
+                &mut layer.telegram,
+                &mut layer.dispatch,
+                other,
+                &value,
+            )?,
         }
     }
     Ok(())
@@ -269,13 +283,20 @@ fn build(data_dir: &Path, l: FileLayer) -> Result<Settings, ConfigError> {
             "throttle limits and window must be at least 1",
         ));
     }
+    let channel = l.channel.unwrap_or(ChannelKind::Console);
+    let gateway = crate::gateway::settings::build(
+        channel == ChannelKind::Twilio,
+        l.twilio,
+        l.telegram,
+        l.dispatch,
+    )?;
     Ok(Settings {
         data_dir: data_dir.to_owned(),
         listen,
         database_url: SecretString::from(database_url),
         key_file: l.key_file.unwrap_or_else(|| data_dir.join(KEY_FILE_NAME)),
         public_url: l.public_url,
-        channel: l.channel.unwrap_or(ChannelKind::Console),
+        channel,
         phone_region,
         session: SessionTimeouts {
             idle: chrono::Duration::minutes(idle.into()),
@@ -285,6 +306,7 @@ fn build(data_dir: &Path, l: FileLayer) -> Result<Settings, ConfigError> {
         max_failures_per_account: per_account,
         max_failures_per_ip: per_ip,
         throttle_window_minutes: window,
+        gateway,
     })
 }
 

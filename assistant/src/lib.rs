@@ -18,6 +18,8 @@ pub mod commands;
 pub mod config;
 /// The fictional demo practice.
 pub mod demo;
+/// The messaging gateway's transport: outbox dispatcher, provider webhooks.
+pub mod gateway;
 /// Validated values from the outside world: phone numbers, time zones, e-mail addresses.
 pub mod domain;
 /// The JSON API: router, middleware, errors.

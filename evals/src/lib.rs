@@ -11,6 +11,8 @@ pub mod corpus;
 pub mod draft_bench;
 /// The reminder scheduler's due scan over a large schedule.
 pub mod reminder_bench;
+/// Gateway load: inbound webhook latency and dispatch throughput against a fake Twilio.
+pub mod gateway_bench;
 /// Scores of a draft and of risk flags against gold.
 pub mod metrics;
 /// Running the scribe over corpora and writing the report.

@@ -96,6 +96,22 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The messaging gateway under load against a local fake Twilio: inbound SMS webhook
+    /// latency at a fixed request rate (p50, p99, errors) and dispatch throughput.
+    GatewayBench {
+        /// Inbound webhooks per second (open loop).
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// How long to post inbound webhooks.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Messages queued for the dispatch part.
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        /// A PostgreSQL URL (a fresh database); a temporary SQLite file if left out.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -166,6 +182,12 @@ fn main() -> anyhow::Result<()> {
                     println!("{}", serde_json::to_string(&v)?);
                 }
             }
+        }
+        Command::GatewayBench { rate, seconds, messages, database_url } => {
+            anyhow::ensure!(rate > 0 && seconds > 0 && messages > 0, "rate, seconds and messages must be at least 1");
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+            let report = runtime.block_on(evals::gateway_bench::run(database_url, rate, seconds, messages))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::DraftBench { minutes, corpus, models_dir, one } => {
             if one {

@@ -94,6 +94,8 @@ id_type! {
     AuditEventId,
     /// An outbound message waiting in, or sent from, the outbox.
     OutboxMessageId,
+    /// An inbound message in the staff inbox.
+    InboundMessageId,
 }
 
 #[cfg(test)]

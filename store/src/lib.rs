@@ -57,6 +57,10 @@ pub mod outbox;
 pub mod opt_out;
 /// Reminder rules, planned reminder rows, templates, telehealth links, the scheduler's tick.
 pub mod reminders;
+/// Inbound messages for the staff inbox, deduplicated by provider id.
+pub mod inbound;
+/// One-time Telegram `/start` links that connect a client's chat.
+pub mod telegram_link;
 
 use std::{
     str::FromStr,

@@ -164,7 +164,7 @@ impl Recipient {
     }
 
     /// The address as sealed in `outbox_message.recipient`.
-    fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         match self {
             Recipient::Sms(p) => p.as_str().to_owned(),
             Recipient::Telegram(id) => id.to_string(),
@@ -172,7 +172,7 @@ impl Recipient {
         }
     }
 
-    fn from_parts(channel: OutboundChannel, address: &str, row_id: Uuid) -> Result<Self> {
+    pub(crate) fn from_parts(channel: OutboundChannel, address: &str, row_id: Uuid) -> Result<Self> {
         let bad = || StoreError::Decrypt { table: "outbox_message", column: "recipient", row_id: row_id.to_string() };
         Ok(match channel {
             OutboundChannel::Sms => Recipient::Sms(E164::parse(address).map_err(|_| bad())?),

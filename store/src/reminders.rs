@@ -515,7 +515,7 @@ impl Store {
     /// Records that a message arrived from `from` at `at` (the inbound webhook calls this after
     /// verifying and deduplicating it). Only the keyed blind index of the address is stored. It
     /// lifts the automated-text caps for that recipient: texts sent before `at` no longer count.
-    pub async fn record_inbound(&self, actor: &Actor, from: &Recipient, at: DateTime<Utc>) -> Result<()> {
+    pub async fn record_reply_time(&self, actor: &Actor, from: &Recipient, at: DateTime<Utc>) -> Result<()> {
         from.check()?;
         let keys = self.keys();
         let index = from.index(&keys.index_key);

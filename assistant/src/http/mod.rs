@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(crate::reminders::router())
         .merge(openapi::router())
+        .merge(crate::gateway::webhooks::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -11,7 +11,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{AcceptedSms, Scripted, Shared, lock};
+use super::{AcceptedSms, Answer, Chaos, CreateRequest, Scripted, Shared, lock};
 use crate::twilio::MessageSid;
 
 const MESSAGES_PATH: &str = "/2010-04-01/Accounts/{account}/Messages.json";
@@ -160,8 +160,28 @@ async fn create(
                 "'To' number is not a valid mobile number",
             );
         }
-        s.script.pop_front()
+        let scripted = s.script.pop_front();
+        scripted.or_else(|| s.chaos.as_ref().and_then(draw))
     };
+    let refusal = match &scripted {
+        Some(Scripted::RateLimited { retry_after_secs }) => Some(Answer::RateLimited {
+            retry_after_secs: *retry_after_secs,
+        }),
+        Some(Scripted::ServerError) => Some(Answer::ServerError),
+        Some(Scripted::Refuse { status, code }) => Some(Answer::Refused {
+            status: *status,
+            code: *code,
+        }),
+        Some(Scripted::AcceptThenHang(_)) | None => None,
+    };
+    if let Some(answer) = refusal {
+        lock(&state).requests.push(CreateRequest {
+            at: std::time::Instant::now(),
+            to: to.clone(),
+            body: text.clone(),
+            answer,
+        });
+    }
     match scripted {
         Some(Scripted::RateLimited { retry_after_secs }) => {
             let mut response =
@@ -202,6 +222,17 @@ async fn create(
             date_sent: chrono::Utc::now(),
         };
         s.accepted.push(m.clone());
+        let answer = if matches!(scripted, Some(Scripted::AcceptThenHang(_))) {
+            Answer::AcceptedThenHung(m.sid.clone())
+        } else {
+            Answer::Accepted(m.sid.clone())
+        };
+        s.requests.push(CreateRequest {
+            at: std::time::Instant::now(),
+            to: m.to.clone(),
+            body: m.body.clone(),
+            answer,
+        });
         m
     };
     if let Some(Scripted::AcceptThenHang(delay)) = scripted {
@@ -220,6 +251,23 @@ async fn create(
         json.to_string(),
     )
         .into_response()
+}
+
+/// Draws a random fault from `chaos`, or `None` to accept normally.
+fn draw(chaos: &Chaos) -> Option<Scripted> {
+    use rand::Rng as _;
+    let x: f64 = rand::thread_rng().r#gen();
+    if x < chaos.rate_limited {
+        Some(Scripted::RateLimited {
+            retry_after_secs: Some(chaos.retry_after_secs),
+        })
+    } else if x < chaos.rate_limited + chaos.server_error {
+        Some(Scripted::ServerError)
+    } else if x < chaos.rate_limited + chaos.server_error + chaos.accept_then_hang {
+        Some(Scripted::AcceptThenHang(chaos.hang))
+    } else {
+        None
+    }
 }
 
 async fn list(

@@ -38,6 +38,41 @@ pub enum Scripted {
     AcceptThenHang(Duration),
 }
 
+/// Random faults for soak tests: each create-message request that passes authentication draws
+/// one answer. Probabilities are fractions of all such requests; the rest are accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chaos {
+    /// 429 with Twilio's 20429 and a `Retry-After` of `retry_after_secs` (nothing recorded).
+    pub rate_limited: f64,
+    pub retry_after_secs: u64,
+    /// 500 with 20500 (nothing recorded).
+    pub server_error: f64,
+    /// Accept and record, then hang for `hang` before answering (the client times out after
+    /// the request left: the outcome is unknown to it).
+    pub accept_then_hang: f64,
+    pub hang: Duration,
+}
+
+/// What the fake answered to one create-message request, for assertions on the sender's
+/// behaviour (did it wait out `Retry-After`?).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Accepted(MessageSid),
+    AcceptedThenHung(MessageSid),
+    RateLimited { retry_after_secs: Option<u64> },
+    ServerError,
+    Refused { status: u16, code: u32 },
+}
+
+/// One create-message request the fake answered (after authentication and validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub at: std::time::Instant,
+    pub to: String,
+    pub body: String,
+    pub answer: Answer,
+}
+
 /// A message the fake accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedSms {
@@ -61,6 +96,8 @@ struct State {
     accepted: Vec<AcceptedSms>,
     page_size_cap: usize,
     next_id: u64,
+    chaos: Option<Chaos>,
+    requests: Vec<CreateRequest>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -103,6 +140,8 @@ impl FakeTwilio {
             accepted: Vec::new(),
             page_size_cap: 1000,
             next_id: 1,
+            chaos: None,
+            requests: Vec::new(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -165,6 +204,17 @@ impl FakeTwilio {
     /// Queues an answer for the next create-message request that passes authentication.
     pub fn script(&self, answer: Scripted) {
         lock(&self.state).script.push_back(answer);
+    }
+
+    /// Answers every later create-message request (that has no scripted answer) at random
+    /// with these faults.
+    pub fn set_chaos(&self, chaos: Chaos) {
+        lock(&self.state).chaos = Some(chaos);
+    }
+
+    /// Every create-message request answered so far, oldest first.
+    pub fn requests(&self) -> Vec<CreateRequest> {
+        lock(&self.state).requests.clone()
     }
 
     /// Caps the list endpoint's page size, to exercise pagination.

@@ -115,15 +115,44 @@ impl TwilioConfig {
 }
 
 /// Twilio's answer to a successful create or a listed message (only the fields we use).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `Debug` hides the body and the number.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 pub struct MessageRecord {
     pub sid: MessageSid,
     pub status: MessageStatus,
+    /// The recipient (E.164); reconciliation matches it with the body.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The text as Twilio stored it; reconciliation matches an unknown attempt by it.
+    #[serde(default)]
+    pub body: Option<String>,
     pub error_code: Option<u32>,
     /// Segments billed, as a string in Twilio's JSON ("1").
     pub num_segments: Option<String>,
     /// RFC 2822 date, e.g. "Thu, 26 Nov 2026 19:20:00 +0000"; null while queued.
     pub date_sent: Option<String>,
+}
+
+impl std::fmt::Debug for MessageRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageRecord")
+            .field("sid", &self.sid)
+            .field("status", &self.status)
+            .field("error_code", &self.error_code)
+            .field("num_segments", &self.num_segments)
+            .field("date_sent", &self.date_sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageRecord {
+    /// `date_sent` as a UTC instant, when Twilio has set it (RFC 2822).
+    pub fn sent_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let d = self.date_sent.as_deref()?;
+        chrono::DateTime::parse_from_rfc2822(d)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 #[derive(Deserialize)]

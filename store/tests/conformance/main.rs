@@ -6,6 +6,7 @@ mod common;
 
 mod audit;
 mod clients;
+mod inbound;
 mod encryption;
 mod notes;
 mod opening;

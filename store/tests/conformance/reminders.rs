@@ -165,7 +165,7 @@ both! {
             let a = visit(&db.store, &p, vec![c], at("2027-06-12T18:00:00Z"), Modality::InPerson).await;
             db.store.run_due_reminders(at("2027-06-10T17:05:00Z"), 100, &render).await.expect("tick");
             if replies {
-                db.store.record_inbound(&p.admin, &Recipient::Sms(phone(number)), at("2027-06-10T17:30:00Z")).await.expect("inbound");
+                db.store.record_reply_time(&p.admin, &Recipient::Sms(phone(number)), at("2027-06-10T17:30:00Z")).await.expect("inbound");
             }
             db.store.run_due_reminders(at("2027-06-10T18:05:00Z"), 100, &render).await.expect("tick");
             let r = db.store.list_appointment_reminders(&p.admin, ClientScope::Practice, a.appointment_id).await.expect("reminders");

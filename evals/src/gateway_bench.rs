@@ -31,6 +31,29 @@ pub struct GatewayReport {
     pub dispatch_per_s: f64,
 }
 
+impl GatewayReport {
+    /// The figures as a Markdown table.
+    pub fn table(&self, cores: usize) -> String {
+        format!(
+            "Inbound SMS webhooks (signed, through the real service) at a fixed rate, then dispatch to a local fake Twilio, on {cores} cores, {}:\n\n\
+             | inbound rate /s | seconds | requests | errors | p50 ms | p99 ms | max ms | dispatched | dispatch s | dispatch msg/s |\n\
+             |---|---|---|---|---|---|---|---|---|---|\n\
+             | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} |\n",
+            self.backend,
+            self.inbound_rate_per_s,
+            self.inbound_seconds,
+            self.inbound_sent,
+            self.inbound_errors,
+            self.inbound_p50_ms,
+            self.inbound_p99_ms,
+            self.inbound_max_ms,
+            self.dispatch_messages,
+            self.dispatch_seconds,
+            self.dispatch_per_s,
+        )
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

@@ -15,5 +15,7 @@ pub mod reminder_bench;
 pub mod gateway_bench;
 /// Scores of a draft and of risk flags against gold.
 pub mod metrics;
+/// The committed report gathered from every eval and benchmark.
+pub mod report;
 /// Running the scribe over corpora and writing the report.
 pub mod scribe_eval;

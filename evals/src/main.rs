@@ -42,6 +42,9 @@ enum Command {
         corpus: Vec<PathBuf>,
         #[arg(long, env = "HEARTH_MODELS_DIR", default_value = "models")]
         models_dir: PathBuf,
+        /// Folder for draft-bench.md and .json.
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
         /// Run one length in this process and print its figures as JSON (used by the command
         /// itself).
         #[arg(long, hide = true)]
@@ -77,6 +80,17 @@ enum Command {
         #[arg(long, default_value = "evals/out")]
         out: PathBuf,
     },
+    /// Gathers the sections the other commands left in the output folder into one report
+    /// (evals/REPORT.md), with the machine, commit and date.
+    Report {
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
+        #[arg(long, default_value = "evals/REPORT.md")]
+        to: PathBuf,
+        /// A line about the conditions (e.g. other work on the machine).
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
     /// Embeds each line of standard input and prints one JSON array per line (for the fitting
     /// tools in evals/tools).
     Embed {
@@ -95,6 +109,9 @@ enum Command {
         /// default: a fresh SQLite file in a temporary folder.
         #[arg(long)]
         database_url: Option<String>,
+        /// Folder for reminders-bench-<backend>.md.
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
     },
     /// The messaging gateway under load against a local fake Twilio: inbound SMS webhook
     /// latency at a fixed request rate (p50, p99, errors) and dispatch throughput.
@@ -108,6 +125,9 @@ enum Command {
         /// Messages queued for the dispatch part.
         #[arg(long, default_value_t = 2000)]
         messages: usize,
+        /// Folder for gateway-bench-<backend>.md and .json.
+        #[arg(long, default_value = "evals/out")]
+        out: PathBuf,
         /// A PostgreSQL URL (a fresh database); a temporary SQLite file if left out.
         #[arg(long)]
         database_url: Option<String>,
@@ -183,13 +203,35 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
-        Command::GatewayBench { rate, seconds, messages, database_url } => {
+        Command::GatewayBench { rate, seconds, messages, database_url, out } => {
             anyhow::ensure!(rate > 0 && seconds > 0 && messages > 0, "rate, seconds and messages must be at least 1");
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
             let report = runtime.block_on(evals::gateway_bench::run(database_url, rate, seconds, messages))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let md = report.table(cores);
+            std::fs::create_dir_all(&out)?;
+            let backend = report.backend.to_lowercase();
+            std::fs::write(out.join(format!("gateway-bench-{backend}.json")), serde_json::to_string_pretty(&report)?)?;
+            std::fs::write(out.join(format!("gateway-bench-{backend}.md")), &md)?;
+            print!("{md}");
         }
-        Command::DraftBench { minutes, corpus, models_dir, one } => {
+        Command::Report { out, to, notes } => {
+            let commit = std::process::Command::new("git")
+                .args(["rev-parse", "--short", "HEAD"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map_or_else(|| "unknown".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            let date = std::process::Command::new("date")
+                .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+                .output()
+                .ok()
+                .map_or_else(String::new, |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            let md = evals::report::assemble(&out, &commit, &date, &notes);
+            std::fs::write(&to, &md).with_context(|| format!("writing {}", to.display()))?;
+            println!("wrote {}", to.display());
+        }
+        Command::DraftBench { minutes, corpus, models_dir, one, out } => {
             if one {
                 let run = evals::draft_bench::run_one(&corpus, &models_dir, minutes[0])?;
                 println!("{}", serde_json::to_string(&run)?);
@@ -208,13 +250,21 @@ fn main() -> anyhow::Result<()> {
                 runs.push(serde_json::from_slice::<evals::draft_bench::DraftRun>(&out.stdout)?);
             }
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            print!("{}", evals::draft_bench::table(&runs, cores));
+            let md = evals::draft_bench::table(&runs, cores);
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("draft-bench.json"), serde_json::to_string_pretty(&runs)?)?;
+            std::fs::write(out.join("draft-bench.md"), &md)?;
+            print!("{md}");
         }
-        Command::BenchReminders { appointments, busy_ticks, database_url } => {
+        Command::BenchReminders { appointments, busy_ticks, database_url, out } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
             let report = rt.block_on(evals::reminder_bench::run_in_fresh_database(database_url.as_deref(), appointments, busy_ticks))?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            print!("{}", report.table(cores));
+            let md = report.table(cores);
+            std::fs::create_dir_all(&out)?;
+            let backend = if report.backend == "SQLite" { "sqlite" } else { "postgres" };
+            std::fs::write(out.join(format!("reminders-bench-{backend}.md")), &md)?;
+            print!("{md}");
         }
     }
     Ok(())

@@ -57,6 +57,8 @@ pub mod outbox;
 pub mod opt_out;
 /// Reminder rules, planned reminder rows, templates, telehealth links, the scheduler's tick.
 pub mod reminders;
+/// Reply conversations: one inbound message as one transaction, the staff inbox alerts, the waitlist.
+pub mod replies;
 
 use std::{
     str::FromStr,

@@ -164,7 +164,7 @@ impl Recipient {
     }
 
     /// The address as sealed in `outbox_message.recipient`.
-    fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         match self {
             Recipient::Sms(p) => p.as_str().to_owned(),
             Recipient::Telegram(id) => id.to_string(),

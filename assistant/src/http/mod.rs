@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(availability::router())
         .merge(users::router())
         .merge(crate::reminders::router())
+        .merge(crate::replies::router())
         .merge(openapi::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

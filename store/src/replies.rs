@@ -248,7 +248,7 @@ impl ReplyTurn {
         Ok(a)
     }
 
-    /// The client's conversation state; an expired one is deleted and reads as none.
+    /// The client's conversation state; an expired one reads as none.
     pub async fn conversation(&mut self, client: ClientId) -> Result<Option<ConversationState>> {
         let row = self
             .tx
@@ -257,7 +257,7 @@ impl ReplyTurn {
         let Some(r) = row else { return Ok(None) };
         let expires_at: DateTime<Utc> = r.get("expires_at")?;
         if expires_at <= self.now {
-            self.end_conversation(client).await?;
+            // Left in place: the next question overwrites it, and a read changes nothing.
             return Ok(None);
         }
         let state = serde_json::from_str(&r.get::<String>("state")?).map_err(|e| StoreError::Invalid(format!("stored conversation state: {e}")))?;

@@ -20,7 +20,7 @@ use store::appointments::{Appointment, AppointmentStatus};
 use store::clients::Channel;
 use store::outbox::{IdempotencyKey, NewOutbound, Purpose, Recipient, SenderKey};
 use store::replies::{Booking, ConversationState, ReplyClient, ReplyTurn, Sender, WaitlistAcceptance};
-use store::{Actor, AppointmentId, ClientId, MessageId, PracticeId, Store, StoreError};
+use store::{Actor, AppointmentId, ClientId, MessageId, OutboxMessageId, PracticeId, Store, StoreError};
 
 pub use intent::Intent;
 pub use routes::router;
@@ -57,6 +57,14 @@ pub enum ReplyOutcome {
     ToInbox(Vec<MessageId>),
 }
 
+/// What [`handle_reply`] did and the outbox row of its one reply to the sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handled {
+    pub outcome: ReplyOutcome,
+    /// The reply (first row if the provider redelivered the message: the key is its id).
+    pub reply: OutboxMessageId,
+}
+
 /// One inbound message, as the webhook has it after verification.
 #[derive(Clone, Copy)]
 pub struct Inbound<'a> {
@@ -78,13 +86,13 @@ impl std::fmt::Debug for Inbound<'_> {
 /// Handles one client reply: see the module docs. Errors carry no PHI; on error nothing was
 /// changed or queued (the transaction rolled back), so the webhook may answer 500 and let the
 /// provider retry.
-pub async fn handle_reply(store: &Store, inbound: &Inbound<'_>) -> store::Result<ReplyOutcome> {
+pub async fn handle_reply(store: &Store, inbound: &Inbound<'_>) -> store::Result<Handled> {
     let actor = Actor::system(inbound.practice_id);
     let senders = Senders::of(store, &actor).await?;
     let key = |suffix: &str| IdempotencyKey::parse(&format!("reply:{}:{suffix}", inbound.provider_id));
     let reply_key = key("reply").map_err(|_| StoreError::Invalid("provider_id must be 1-150 characters of [A-Za-z0-9._:-]".to_owned()))?;
     let (mut turn, sender) = store.begin_reply(&actor, inbound.from, inbound.received_at).await?;
-    let mut c = Conversation { turn: &mut turn, senders: &senders, to: inbound.from, reply_key, provider_id: inbound.provider_id };
+    let mut c = Conversation { turn: &mut turn, senders: &senders, to: inbound.from, reply_key, provider_id: inbound.provider_id, sent: None };
     let outcome = match sender {
         Sender::Unknown => {
             c.reply(None, None, texts::UNKNOWN_SENDER.to_owned(), Purpose::Reply).await?;
@@ -93,8 +101,9 @@ pub async fn handle_reply(store: &Store, inbound: &Inbound<'_>) -> store::Result
         Sender::Several(clients) => c.to_inbox(&clients, inbound.text, None).await?,
         Sender::Client(client) => c.handle(&client, inbound.text).await?,
     };
+    let reply = c.sent.ok_or_else(|| StoreError::State("a reply turn ended without a reply".to_owned()))?;
     turn.commit().await?;
-    Ok(outcome)
+    Ok(Handled { outcome, reply })
 }
 
 /// Offers a visit that staff cancelled to the clinician's waitlist (replies cancel through
@@ -167,6 +176,7 @@ struct Conversation<'t, 'a> {
     to: &'a Recipient,
     reply_key: IdempotencyKey,
     provider_id: &'a str,
+    sent: Option<OutboxMessageId>,
 }
 
 impl Conversation<'_, '_> {
@@ -182,7 +192,8 @@ impl Conversation<'_, '_> {
             idempotency_key: self.reply_key.clone(),
             not_before: None,
         };
-        self.turn.send(&new).await.map(|_| ())
+        self.sent = Some(self.turn.send(&new).await?.id());
+        Ok(())
     }
 
     async fn to_inbox(&mut self, clients: &[ReplyClient], text: &str, about: Option<&Appointment>) -> store::Result<ReplyOutcome> {
@@ -297,7 +308,7 @@ impl Conversation<'_, '_> {
     /// Finds fresh slots for visit `a` and saves them as the client's open question.
     async fn offer_slots(&mut self, client: &ReplyClient, a: &Appointment) -> store::Result<Vec<store::replies::OfferedSlot>> {
         let duration = a.details.ends_at - a.details.starts_at;
-        let slots = self.turn.open_slots(a.details.clinician_id, duration, Some(a.appointment_id), SLOTS_OFFERED).await?;
+        let slots = self.turn.open_slots(a.details.clinician_id, duration, SLOTS_OFFERED).await?;
         let state = ConversationState::ChoosingSlot { appointment_id: a.appointment_id, slots: slots.clone() };
         let expires = self.turn.now() + CHOICE_TTL;
         self.turn.save_conversation(client.client_id, &state, expires).await?;

@@ -84,9 +84,9 @@ impl ReplyTurn {
         Ok(())
     }
 
-    /// The clinician's next `n` open slots of `duration` after the turn's `now`, ignoring the
-    /// visit `moving` (its own time is being given up).
-    pub async fn open_slots(&mut self, clinician: UserId, duration: Duration, moving: Option<AppointmentId>, n: usize) -> Result<Vec<OfferedSlot>> {
+    /// The clinician's next `n` open slots of `duration` after the turn's `now`. A visit being
+    /// moved blocks its own time too: offering a client the time they already have is no offer.
+    pub async fn open_slots(&mut self, clinician: UserId, duration: Duration, n: usize) -> Result<Vec<OfferedSlot>> {
         self.lock_clinician(clinician).await?;
         let p = self.actor.practice_id;
         let weekly = self
@@ -126,7 +126,7 @@ impl ReplyTurn {
             .tx
             .fetch_all(
                 Sql::new(
-                    "SELECT appointment_id, starts_at, ends_at FROM appointment WHERE practice_id = $1 AND clinician_id = $2 \
+                    "SELECT starts_at, ends_at FROM appointment WHERE practice_id = $1 AND clinician_id = $2 \
                      AND status IN ('scheduled', 'confirmed') AND ends_at > $3 AND starts_at < $4",
                 )
                 .bind(p)
@@ -137,9 +137,6 @@ impl ReplyTurn {
             )
             .await?
         {
-            if moving.is_some_and(|m| m.as_uuid() == r.get::<uuid::Uuid>("appointment_id").unwrap_or_default()) {
-                continue;
-            }
             blocked.push((r.get("starts_at")?, r.get("ends_at")?));
         }
         Ok(open_slots(&weekly, &extra, &blocked, duration, self.now, SLOT_HORIZON, n))
@@ -151,7 +148,7 @@ impl ReplyTurn {
         let a = Store::appointment_in(&mut self.tx, &self.actor, ClientScope::Practice, id).await?;
         let duration = slot.ends_at - slot.starts_at;
         // Still open: one of the clinician's open slots of this length, now.
-        let open = self.open_slots(a.details.clinician_id, duration, Some(id), MAX_CANDIDATES).await?;
+        let open = self.open_slots(a.details.clinician_id, duration, MAX_CANDIDATES).await?;
         if !open.iter().any(|s| *s == slot) {
             return Ok(Booking::Taken);
         }

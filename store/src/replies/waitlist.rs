@@ -290,11 +290,8 @@ impl ReplyTurn {
             .await?;
         let mut told = Vec::new();
         for r in &others {
+            // Their conversation state stays until it expires, so a late "1" hears it is gone.
             let other = ClientId::from_uuid(r.get("client_id")?);
-            // Only those still waiting on this offer: a later conversation is left alone.
-            if self.conversation(other).await? == Some(ConversationState::WaitlistOffer { waitlist_offer_id: offer }) {
-                self.end_conversation(other).await?;
-            }
             if let Some(w) = self.waitlist_recipient(other).await? {
                 told.push(w);
             }

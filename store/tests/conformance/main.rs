@@ -12,3 +12,4 @@ mod opening;
 mod outbox;
 mod records;
 mod reminders;
+mod replies;

@@ -259,11 +259,18 @@ async fn a_visit_cancelled_by_staff_is_offered_to_the_waitlist(backend: Backend)
     let s = scene(backend).await;
     let w = client_in(&s.app.store, &s.actor, "Wait", "+14155550299", "America/New_York", s.clinician).await;
     s.app.store.add_to_waitlist(&s.actor, ClientScope::Practice, s.clinician, w).await.expect("waitlist");
-    s.app.store.set_appointment_status(&s.actor, ClientScope::Practice, s.visit.appointment_id, AppointmentStatus::Cancelled, Some("staff")).await.expect("cancel");
-    let n = assistant::replies::offer_cancelled_slot(&s.app.store, &s.actor, s.visit.appointment_id, monday()).await.expect("offer");
-    assert_eq!(n, 1);
+    // The front desk cancels through the API.
+    let mut desk = s.app.sign_in_as("front_desk").await;
+    let (status, body) = desk.post(&format!("/api/appointments/{}/status", s.visit.appointment_id), serde_json::json!({ "status": "cancelled" })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let out = s.app.store.list_client_outbound(&s.actor, ClientScope::Practice, w).await.expect("outbox");
     assert_eq!(out.iter().map(|m| m.purpose).collect::<Vec<_>>(), [Purpose::WaitlistOffer]);
+    assert_eq!(out[0].body, "An earlier visit opened: Thu Jun 10, 10:40 AM EDT. Reply 1 to take it; the first reply gets it.");
+    // Offered once: cancelling again, or offering again, texts nobody twice.
+    let (status, _) = desk.post(&format!("/api/appointments/{}/status", s.visit.appointment_id), serde_json::json!({ "status": "cancelled" })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(assistant::replies::offer_cancelled_slot(&s.app.store, &s.actor, s.visit.appointment_id, monday()).await.expect("offer"), 0);
+    assert_eq!(s.app.store.list_client_outbound(&s.actor, ClientScope::Practice, w).await.expect("outbox").len(), 1);
     // A visit that is not cancelled is never offered.
     let other = book(&s.app.store, &s.actor, s.clinician, s.client, at("2027-06-15T13:00:00Z")).await;
     assert_eq!(assistant::replies::offer_cancelled_slot(&s.app.store, &s.actor, other.appointment_id, monday()).await.expect("offer"), 0);

@@ -89,7 +89,7 @@ pub enum ConversationState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Booking {
     /// The visit was moved there; the old time is free.
-    Booked(Appointment),
+    Booked(Box<Appointment>),
     /// Someone else took it (or it is no longer open) since it was offered.
     Taken,
 }
@@ -311,7 +311,7 @@ impl ReplyTurn {
 
     /// Files the client's message in their thread (the staff inbox, body encrypted) and alerts
     /// `alert` (their clinician) about it.
-    pub async fn to_inbox(&mut self, client: ClientId, channel: Channel, text: &str, alert: Option<UserId>) -> Result<MessageId> {
+    pub async fn file_in_inbox(&mut self, client: ClientId, channel: Channel, text: &str, alert: Option<UserId>) -> Result<MessageId> {
         let body = if text.trim().is_empty() { "(empty message)" } else { text };
         if body.len() > MAX_INBOUND_BYTES {
             return Err(StoreError::Invalid(format!("an inbound message is at most {MAX_INBOUND_BYTES} bytes")));

@@ -43,7 +43,7 @@ pub fn normalise(text: &str) -> String {
         .collect();
     let words: Vec<&str> = cleaned.split_whitespace().collect();
     let joined = words.join(" ");
-    joined.trim_end_matches(|c: char| matches!(c, '.' | '!' | '?' | ',' | ';' | ':' | '…' | ')')).trim().to_owned()
+    joined.trim_end_matches(['.', '!', '?', ',', ';', ':', '…', ')']).trim().to_owned()
 }
 
 impl Intent {

@@ -98,7 +98,7 @@ pub async fn handle_reply(store: &Store, inbound: &Inbound<'_>) -> store::Result
             c.reply(None, None, texts::UNKNOWN_SENDER.to_owned(), Purpose::Reply).await?;
             ReplyOutcome::UnknownSender
         }
-        Sender::Several(clients) => c.to_inbox(&clients, inbound.text, None).await?,
+        Sender::Several(clients) => c.file_for_staff(&clients, inbound.text, None).await?,
         Sender::Client(client) => c.handle(&client, inbound.text).await?,
     };
     let reply = c.sent.ok_or_else(|| StoreError::State("a reply turn ended without a reply".to_owned()))?;
@@ -196,12 +196,12 @@ impl Conversation<'_, '_> {
         Ok(())
     }
 
-    async fn to_inbox(&mut self, clients: &[ReplyClient], text: &str, about: Option<&Appointment>) -> store::Result<ReplyOutcome> {
+    async fn file_for_staff(&mut self, clients: &[ReplyClient], text: &str, about: Option<&Appointment>) -> store::Result<ReplyOutcome> {
         let mut ids = Vec::with_capacity(clients.len());
         for c in clients {
             // The visit's clinician, else the client's own.
             let alert = about.map(|a| a.details.clinician_id).or(c.primary_clinician_id);
-            ids.push(self.turn.to_inbox(c.client_id, channel_of(self.to), text, alert).await?);
+            ids.push(self.turn.file_in_inbox(c.client_id, channel_of(self.to), text, alert).await?);
         }
         let client = (clients.len() == 1).then(|| clients[0].client_id);
         self.reply(client, None, texts::TO_STAFF.to_owned(), Purpose::Reply).await?;
@@ -250,7 +250,7 @@ impl Conversation<'_, '_> {
                 let a = self.turn.appointment(appointment_id).await?;
                 if !is_open(&a, self.turn.now()) {
                     self.turn.end_conversation(id).await?;
-                    return self.to_inbox(std::slice::from_ref(client), text, Some(&a)).await;
+                    return self.file_for_staff(std::slice::from_ref(client), text, Some(&a)).await;
                 }
                 if n == texts::CANCEL_CHOICE {
                     return self.cancel(client, &a).await;
@@ -276,14 +276,14 @@ impl Conversation<'_, '_> {
                 let a = self.turn.appointment(appointment_id).await?;
                 if !is_open(&a, self.turn.now()) {
                     self.turn.end_conversation(id).await?;
-                    return self.to_inbox(std::slice::from_ref(client), text, Some(&a)).await;
+                    return self.file_for_staff(std::slice::from_ref(client), text, Some(&a)).await;
                 }
                 let slots = self.offer_slots(client, &a).await?;
                 self.reply(Some(id), Some(appointment_id), texts::offer(&slots, tz), Purpose::Reply).await?;
                 Ok(ReplyOutcome::SlotsOffered { appointment_id, slots: slots.len() })
             }
             (_, Intent::Confirm) => {
-                let Some(a) = self.turn.next_appointment(id).await? else { return self.to_inbox(std::slice::from_ref(client), text, None).await };
+                let Some(a) = self.turn.next_appointment(id).await? else { return self.file_for_staff(std::slice::from_ref(client), text, None).await };
                 if a.status == AppointmentStatus::Scheduled {
                     self.turn.set_status(a.appointment_id, AppointmentStatus::Confirmed, "client_reply_confirm").await?;
                 }
@@ -292,7 +292,7 @@ impl Conversation<'_, '_> {
                 Ok(ReplyOutcome::Confirmed(a.appointment_id))
             }
             (_, Intent::Reschedule) => {
-                let Some(a) = self.turn.next_appointment(id).await? else { return self.to_inbox(std::slice::from_ref(client), text, None).await };
+                let Some(a) = self.turn.next_appointment(id).await? else { return self.file_for_staff(std::slice::from_ref(client), text, None).await };
                 let slots = self.offer_slots(client, &a).await?;
                 self.reply(Some(id), Some(a.appointment_id), texts::offer(&slots, tz), Purpose::Reply).await?;
                 Ok(ReplyOutcome::SlotsOffered { appointment_id: a.appointment_id, slots: slots.len() })
@@ -300,7 +300,7 @@ impl Conversation<'_, '_> {
             // Questions, distress, a number with no menu open, "cancel my appointment": staff read it.
             _ => {
                 let next = self.turn.next_appointment(id).await?;
-                self.to_inbox(std::slice::from_ref(client), text, next.as_ref()).await
+                self.file_for_staff(std::slice::from_ref(client), text, next.as_ref()).await
             }
         }
     }

@@ -149,7 +149,7 @@ impl ReplyTurn {
         let duration = slot.ends_at - slot.starts_at;
         // Still open: one of the clinician's open slots of this length, now.
         let open = self.open_slots(a.details.clinician_id, duration, MAX_CANDIDATES).await?;
-        if !open.iter().any(|s| *s == slot) {
+        if !open.contains(&slot) {
             return Ok(Booking::Taken);
         }
         self.tx
@@ -160,7 +160,7 @@ impl ReplyTurn {
             .await?;
         append(&mut self.tx, &self.keys, &self.actor, "appointment.update", "appointment", id.to_string()).await?;
         crate::reminders::replan_tx(&mut self.tx, &self.keys, &self.actor, id, true).await?;
-        Ok(Booking::Booked(Store::appointment_in(&mut self.tx, &self.actor, ClientScope::Practice, id).await?))
+        Ok(Booking::Booked(Box::new(Store::appointment_in(&mut self.tx, &self.actor, ClientScope::Practice, id).await?)))
     }
 }
 

@@ -58,7 +58,7 @@ pub struct WaitlistOpening {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitlistAcceptance {
     /// Booked; `others` were offered the same slot and should be told it is gone.
-    Booked { appointment: Appointment, others: Vec<WaitlistRecipient> },
+    Booked { appointment: Box<Appointment>, others: Vec<WaitlistRecipient> },
     /// Someone else accepted first.
     Gone,
 }
@@ -153,6 +153,11 @@ impl ReplyTurn {
     pub async fn open_waitlist_offer(&mut self, cancelled: AppointmentId, n: usize, expires_at: DateTime<Utc>) -> Result<Option<WaitlistOpening>> {
         let a = Store::appointment_in(&mut self.tx, &self.actor, ClientScope::Practice, cancelled).await?;
         if a.status != AppointmentStatus::Cancelled || a.details.starts_at <= self.now {
+            return Ok(None);
+        }
+        // Offered once: cancelling an already cancelled visit again offers nothing new.
+        let offered = self.tx.fetch_optional(Sql::new("SELECT 1 AS one FROM waitlist_offer WHERE source_appointment_id = $1").bind(cancelled), "checking for an earlier offer").await?;
+        if offered.is_some() {
             return Ok(None);
         }
         let n = n.clamp(1, MAX_OFFER_RECIPIENTS);
@@ -297,6 +302,6 @@ impl ReplyTurn {
             }
         }
         let appointment = self.appointment(id).await?;
-        Ok(WaitlistAcceptance::Booked { appointment, others: told })
+        Ok(WaitlistAcceptance::Booked { appointment: Box::new(appointment), others: told })
     }
 }

@@ -30,6 +30,8 @@ pub mod model_download;
 pub mod model_commands;
 /// Appointment reminders: scheduler, templates, telehealth links, their staff routes.
 pub mod reminders;
+/// Reply conversations: confirm, reschedule, cancel by menu, staff inbox, waitlist.
+pub mod replies;
 /// `hearth scribe draft|run`: progress-note drafts from the command line.
 pub mod scribe_commands;
 /// Logging setup and span-carrying blocking tasks.

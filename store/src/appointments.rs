@@ -152,7 +152,7 @@ impl Store {
     }
 
     /// Checks the clinician and every client, then writes the client links.
-    async fn write_appointment_clients(&self, tx: &mut Tx, actor: &Actor, scope: ClientScope, id: AppointmentId, d: &AppointmentDetails) -> Result<()> {
+    pub(crate) async fn write_appointment_clients(&self, tx: &mut Tx, actor: &Actor, scope: ClientScope, id: AppointmentId, d: &AppointmentDetails) -> Result<()> {
         Self::user_in(tx, actor.practice_id, d.clinician_id).await?;
         tx.execute(Sql::new("DELETE FROM appointment_client WHERE appointment_id = $1").bind(id), "replacing appointment clients").await?;
         let mut ids = d.client_ids.clone();
@@ -165,7 +165,7 @@ impl Store {
         Ok(())
     }
 
-    async fn record_status(tx: &mut Tx, actor: &Actor, id: AppointmentId, status: AppointmentStatus, reason: Option<&str>, t: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn record_status(tx: &mut Tx, actor: &Actor, id: AppointmentId, status: AppointmentStatus, reason: Option<&str>, t: DateTime<Utc>) -> Result<()> {
         tx.execute(
             Sql::new("INSERT INTO appointment_status_history (appointment_status_history_id, appointment_id, status, reason, changed_by, changed_at) VALUES ($1,$2,$3,$4,$5,$6)")
                 .bind(Uuid::now_v7())

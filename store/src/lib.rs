@@ -61,6 +61,8 @@ pub mod reminders;
 pub mod inbound;
 /// One-time Telegram `/start` links that connect a client's chat.
 pub mod telegram_link;
+/// Reply conversations: one inbound message as one transaction, the staff inbox alerts, the waitlist.
+pub mod replies;
 
 use std::{
     str::FromStr,

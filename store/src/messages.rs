@@ -119,7 +119,7 @@ fn check_new(new: &NewMessage) -> Result<()> {
 }
 
 /// Inserts a message inside `tx` (the caller writes the audit event).
-async fn insert_message(tx: &mut Tx, keys: &Keyring, actor: &Actor, scope: ClientScope, new: &NewMessage) -> Result<Message> {
+pub(crate) async fn insert_message(tx: &mut Tx, keys: &Keyring, actor: &Actor, scope: ClientScope, new: &NewMessage) -> Result<Message> {
     let id = MessageId::new();
     let t = now();
     require_visible(tx, actor, scope, new.client_id).await?;

@@ -1,11 +1,12 @@
 //! What the gateway does with a text a client sends, on any channel: compliance keywords first
 //! (STOP and its synonyms, START, HELP), then everything else is stored for the staff inbox and
-//! handed to the reply conversation ([`on_client_reply`], the hook the conversation fills).
+//! handed to the reply conversation ([`on_client_reply`]).
 //!
 //! The single word CANCEL is an opt-out, never "cancel my appointment" (DESIGN invariant;
 //! CTIA Messaging Principles §5 and Twilio's keyword list, see `channels::keywords`). Replies
 //! never reveal clinical content, and a sender we do not know learns nothing: the keyword
-//! replies name only the practice, and ordinary texts get no reply here.
+//! replies name only the practice, and ordinary texts are answered by the conversation
+//! (`crate::replies`), which tells an unknown number only to call the office.
 
 use anyhow::Context;
 use channels::Keyword;
@@ -31,8 +32,8 @@ pub enum Handled {
     OptedOut,
     OptedIn,
     HelpSent,
-    /// Stored for staff and passed to the conversation.
-    LeftForStaff,
+    /// Stored and answered by the conversation (which files what it cannot act on for staff).
+    Answered,
     /// The provider sent this message before; the keyword actions were re-applied (they are
     /// idempotent), nothing else was done.
     Repeat,
@@ -44,27 +45,35 @@ pub enum Handled {
 
 /// A stored client reply for the conversation (confirm / reschedule / cancel-by-number).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientReply {
+pub struct ClientReply<'a> {
     pub practice: PracticeId,
     pub inbound_message_id: InboundMessageId,
     /// The client, when exactly one client of the practice has the sender's number.
     pub client_id: Option<ClientId>,
+    pub sender: &'a Recipient,
+    pub body: &'a str,
+    pub provider_id: &'a str,
 }
 
-/// What the conversation did with a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConversationOutcome {
-    /// Nothing automatic: the message waits in the staff inbox.
-    LeftForStaff,
-}
-
-/// The hook for the appointment conversation (confirm, reschedule, cancel by a numbered
-/// choice), to be filled by the conversation module. It runs after the message is stored, so
-/// nothing is lost whatever it does; it must write any reply through the outbox, and must reveal
-/// nothing to a sender with no `client_id`.
-pub async fn on_client_reply(_store: &Store, reply: ClientReply) -> anyhow::Result<ConversationOutcome> {
-    tracing::debug!(inbound_message_id = %reply.inbound_message_id, matched = reply.client_id.is_some(), "client reply left for staff");
-    Ok(ConversationOutcome::LeftForStaff)
+/// The appointment conversation (confirm, reschedule, cancel by a numbered choice, the
+/// waitlist, anything else to the staff inbox with an alert): [`crate::replies::handle_reply`].
+/// It runs after the message is stored, so nothing is lost whatever it does; its replies go
+/// through the outbox, and a sender it does not know learns nothing.
+pub async fn on_client_reply(store: &Store, reply: ClientReply<'_>) -> anyhow::Result<crate::replies::ReplyOutcome> {
+    let handled = crate::replies::handle_reply(
+        store,
+        &crate::replies::Inbound {
+            practice_id: reply.practice,
+            from: reply.sender,
+            text: reply.body,
+            provider_id: reply.provider_id,
+            received_at: chrono::Utc::now(),
+        },
+    )
+    .await
+    .context("answering a client's reply")?;
+    tracing::debug!(inbound_message_id = %reply.inbound_message_id, matched = reply.client_id.is_some(), "client reply answered");
+    Ok(handled.outcome)
 }
 
 /// The reply to HELP / INFO (CTIA Messaging Principles §5.1: program name, contact,
@@ -157,8 +166,19 @@ pub async fn handle(store: &Store, text: InboundText<'_>) -> anyhow::Result<Hand
             Received::New { inbound_message_id, client_id } => {
                 // A reply lifts the daily and weekly caps on automated texts to this sender.
                 store.record_reply_time(&actor, &text.sender, chrono::Utc::now()).await.context("recording the reply time")?;
-                on_client_reply(store, ClientReply { practice: text.practice, inbound_message_id, client_id }).await?;
-                Handled::LeftForStaff
+                on_client_reply(
+                    store,
+                    ClientReply {
+                        practice: text.practice,
+                        inbound_message_id,
+                        client_id,
+                        sender: &text.sender,
+                        body: text.body,
+                        provider_id: text.provider_id,
+                    },
+                )
+                .await?;
+                Handled::Answered
             }
             Received::Duplicate { .. } => Handled::Repeat,
         },

@@ -258,9 +258,15 @@ async fn change_status(
             input.reason.as_deref(),
         )
         .await;
-    Ok(Json(
-        staff.found(&state.store, "appointment.status", object(&raw), r).await?,
-    ))
+    let a = staff.found(&state.store, "appointment.status", object(&raw), r).await?;
+    // A visit staff cancel is offered to the clinician's waitlist (issue 4, "Waitlist"). The
+    // cancellation stands even if that fails; the error holds no PHI.
+    if a.status == AppointmentStatus::Cancelled
+        && let Err(e) = crate::replies::offer_cancelled_slot(&state.store, &staff.actor, a.appointment_id, store::types::now()).await
+    {
+        tracing::warn!(error = %e, "offering a cancelled visit to the waitlist failed");
+    }
+    Ok(Json(a))
 }
 
 /// Status changes, oldest first.

@@ -13,3 +13,4 @@ mod opening;
 mod outbox;
 mod records;
 mod reminders;
+mod replies;

@@ -61,6 +61,9 @@ pub mod reminders;
 pub mod inbound;
 /// One-time Telegram `/start` links that connect a client's chat.
 pub mod telegram_link;
+/// Secure messages in the client portal: single-use links, the second factor, portal
+/// sessions, read receipts, replies.
+pub mod portal;
 
 use std::{
     str::FromStr,

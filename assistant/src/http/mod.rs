@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(availability::router())
         .merge(users::router())
         .merge(crate::reminders::router())
+        .merge(crate::portal::router())
         .merge(openapi::router())
         .merge(crate::gateway::webhooks::router())
         .fallback(|| async { Error::NotFound })

@@ -267,7 +267,63 @@ async fn front_desk_may_write_but_billers_admins_and_other_caseloads_may_not(bac
     app.finish().await;
 }
 
+/// The newest texted code in the client's outbox, and its text.
+async fn newest_code(app: &TestApp, client: ClientId) -> (String, String) {
+    let rows = app.store.list_client_outbound(&Actor::system(app.practice_a), ClientScope::Practice, client).await.expect("outbox");
+    let n = rows.iter().rev().find(|r| r.purpose == store::outbox::Purpose::VerificationCode).expect("a texted code");
+    let code: String = n.body.split("code is ").nth(1).map(|r| r.chars().take_while(char::is_ascii_digit).collect()).unwrap_or_default();
+    (code, n.body.clone())
+}
+
+async fn a_texted_code_opens_the_thread_expires_and_locks_after_five_wrong_tries(backend: Backend) {
+    let app = TestApp::spawn_with(backend, PORTAL_ENV).await;
+    let client = seed_reachable_client(&app, "+12015550175").await;
+    let mut clinician = app.sign_in_as("clinician").await;
+    for _ in 0..2 {
+        assert_eq!(clinician.post(&format!("/api/clients/{client}/secure-messages"), json!({ "body": BODY })).await.0, StatusCode::CREATED);
+    }
+    let rows = app.store.list_client_outbound(&Actor::system(app.practice_a), ClientScope::Practice, client).await.expect("outbox");
+    let tokens: Vec<String> = rows.iter().map(|r| r.body.split("/portal/m/").nth(1).and_then(|t| t.split(' ').next()).expect("a link").to_owned()).collect();
+
+    // First link: ask for a code; the text holds the practice name and 6 digits only.
+    let mut browser = Browser::new(&app);
+    let ask = browser.get(&format!("/portal/m/{}", tokens[0])).await;
+    let csrf = csrf_of(&ask.html);
+    assert_eq!(browser.post(&format!("/portal/m/{}/code", tokens[0]), &[("csrf", &"0".repeat(64))]).await.status, StatusCode::FORBIDDEN, "forged CSRF");
+    let sent = browser.post(&format!("/portal/m/{}/code", tokens[0]), &[("csrf", &csrf)]).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+    assert!(sent.html.contains("<label for=\"code\">"));
+    let (code, text) = newest_code(&app, client).await;
+    assert_eq!(code.len(), 6, "{text}");
+    assert_eq!(text, format!("Practice A: your code is {code}. It works for 10 minutes."));
+    // A code is not valid 11 minutes on (store clock), and that try counts.
+    let session = assistant::portal::random_token();
+    let later = chrono::Utc::now() + store::portal::CODE_TTL + chrono::Duration::minutes(1);
+    assert_eq!(app.store.verify_portal_factor(&tokens[0], store::portal::SecondFactor::Code(&code), &session, later).await.expect("verify"), FactorCheck::Wrong { attempts_left: 4 });
+    let ok = browser.post(&format!("/portal/m/{}", tokens[0]), &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    assert!(browser.get("/portal/thread").await.html.contains("sertraline"));
+
+    // Second link: five wrong codes lock it, and then the right one is refused too.
+    let mut other = Browser::new(&app);
+    let ask = other.get(&format!("/portal/m/{}", tokens[1])).await;
+    let csrf = csrf_of(&ask.html);
+    assert_eq!(other.post(&format!("/portal/m/{}/code", tokens[1]), &[("csrf", &csrf)]).await.status, StatusCode::OK);
+    let (code, _) = newest_code(&app, client).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..5).rev() {
+        let r = other.post(&format!("/portal/m/{}", tokens[1]), &[("csrf", &csrf), ("code", wrong)]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.html.contains(&format!("{left} tr")), "{}", r.html);
+    }
+    assert_eq!(other.post(&format!("/portal/m/{}", tokens[1]), &[("csrf", &csrf), ("code", wrong)]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.post(&format!("/portal/m/{}", tokens[1]), &[("csrf", &csrf), ("code", &code)]).await.status, StatusCode::FORBIDDEN);
+    assert!(other.cookie.is_none());
+    app.finish().await;
+}
+
 on_both_backends!(
+    a_texted_code_opens_the_thread_expires_and_locks_after_five_wrong_tries,
     the_notice_carries_a_link_only_and_the_thread_opens_after_the_date_of_birth,
     five_wrong_dates_of_birth_lock_the_link_and_an_expired_link_opens_nothing,
     a_client_reply_is_stored_and_staff_see_it_unread,

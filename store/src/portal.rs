@@ -17,7 +17,7 @@ use crate::{
     db::Sql,
     ids::{ClientId, PracticeId},
     messages::{COLUMNS, Direction, FROM, Message, MessageStatus, NewMessage, check_new, from_row, insert_message},
-    outbox::{Enqueued, NewOutbound, enqueue_tx},
+    outbox::{Enqueued, IdempotencyKey, NewOutbound, Purpose, Recipient, SenderKey, enqueue_tx},
     scope::require_visible,
     types::truncate,
 };
@@ -28,6 +28,10 @@ pub const LINK_TTL: Duration = Duration::minutes(30);
 pub const SESSION_TTL: Duration = Duration::minutes(15);
 /// Wrong second factors before a link is locked for good (the practice sends a new one).
 pub const MAX_FACTOR_ATTEMPTS: i64 = 5;
+/// How long a texted code works.
+pub const CODE_TTL: Duration = Duration::minutes(10);
+/// Codes that may be texted for one link (each replaces the one before).
+pub const MAX_CODES_PER_LINK: i64 = 3;
 /// Tokens are 43 base64url characters (256 bits); anything else is refused before any query.
 pub const MAX_TOKEN_BYTES: usize = 128;
 
@@ -74,6 +78,33 @@ pub enum FactorCheck {
     Locked,
     /// No such link, expired, used, or the client has no date of birth on file.
     Refused,
+}
+
+/// The second factor a client offers.
+#[derive(Clone, Copy, Debug)]
+pub enum SecondFactor<'a> {
+    DateOfBirth(NaiveDate),
+    /// The 6-digit code texted by [`Store::issue_portal_code`].
+    Code(&'a str),
+}
+
+/// What asking for a texted code did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeIssue {
+    /// Queued to the client's phone; it works for [`CODE_TTL`].
+    Queued,
+    /// No phone with texting consent on file: use the date of birth.
+    NoPhone,
+    /// [`MAX_CODES_PER_LINK`] already sent for this link.
+    TooMany,
+    Locked,
+    Refused,
+}
+
+/// The code's digest, keyed by the link token (not stored), so a copy of the database cannot be
+/// searched for the code.
+fn code_digest(token: &str, code: &str) -> Vec<u8> {
+    Sha256::digest(format!("code|{token}|{code}").as_bytes()).to_vec()
 }
 
 /// A live portal session.
@@ -164,6 +195,12 @@ impl Store {
     /// counts the attempt, locking at [`MAX_FACTOR_ATTEMPTS`]. Audited `portal.verify` (Ok or
     /// Denied) on the client.
     pub async fn verify_portal_dob(&self, token: &str, dob: NaiveDate, session_token: &str, now: DateTime<Utc>) -> Result<FactorCheck> {
+        self.verify_portal_factor(token, SecondFactor::DateOfBirth(dob), session_token, now).await
+    }
+
+    /// Checks a second factor (date of birth, or the latest texted code while it is fresh);
+    /// see [`Store::verify_portal_dob`]. Both kinds share the attempt count.
+    pub async fn verify_portal_factor(&self, token: &str, factor: SecondFactor<'_>, session_token: &str, now: DateTime<Utc>) -> Result<FactorCheck> {
         if check_token(token).is_err() {
             return Ok(FactorCheck::Refused);
         }
@@ -171,7 +208,7 @@ impl Store {
         let keys = self.keys();
         let mut tx = self.begin().await?;
         let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
-        let sql = format!("SELECT practice_id, client_id, expires_at, failed_attempts, locked_at, used_at FROM portal_link WHERE token_hash = $1{lock}");
+        let sql = format!("SELECT practice_id, client_id, expires_at, failed_attempts, locked_at, used_at, code_hash, code_expires_at FROM portal_link WHERE token_hash = $1{lock}");
         let Some(row) = tx.fetch_optional(Sql::dynamic(sql).bind(digest(token)), "reading a portal link").await? else {
             return Ok(FactorCheck::Refused);
         };
@@ -184,9 +221,19 @@ impl Store {
         let practice = PracticeId::from_uuid(row.get("practice_id")?);
         let client_id = ClientId::from_uuid(row.get("client_id")?);
         let actor = Actor::system(practice);
-        let client = self.read_client(&mut tx, &keys, &actor, ClientScope::Practice, client_id).await?;
-        let Some(on_file) = client.date_of_birth else { return Ok(FactorCheck::Refused) };
-        if on_file != dob {
+        let right = match factor {
+            SecondFactor::DateOfBirth(dob) => {
+                let client = self.read_client(&mut tx, &keys, &actor, ClientScope::Practice, client_id).await?;
+                let Some(on_file) = client.date_of_birth else { return Ok(FactorCheck::Refused) };
+                on_file == dob
+            }
+            SecondFactor::Code(code) => {
+                let stored: Option<Vec<u8>> = row.get("code_hash")?;
+                let fresh = row.get::<Option<DateTime<Utc>>>("code_expires_at")?.is_some_and(|t| t > now);
+                fresh && stored.is_some_and(|h| bool::from(subtle::ConstantTimeEq::ct_eq(h.as_slice(), code_digest(token, code.trim()).as_slice())))
+            }
+        };
+        if !right {
             let failed = row.get::<i64>("failed_attempts")? + 1;
             let locked = (failed >= MAX_FACTOR_ATTEMPTS).then_some(now);
             tx.execute(
@@ -198,7 +245,7 @@ impl Store {
             tx.commit().await?;
             return Ok(if locked.is_some() { FactorCheck::Locked } else { FactorCheck::Wrong { attempts_left: MAX_FACTOR_ATTEMPTS - failed } });
         }
-        tx.execute(Sql::new("UPDATE portal_link SET used_at = $2, updated_at = $2 WHERE token_hash = $1").bind(digest(token)).bind(now), "spending a portal link").await?;
+        tx.execute(Sql::new("UPDATE portal_link SET used_at = $2, code_hash = NULL, updated_at = $2 WHERE token_hash = $1").bind(digest(token)).bind(now), "spending a portal link").await?;
         tx.execute(
             Sql::new("INSERT INTO portal_session (token_hash, practice_id, client_id, expires_at, created_at) VALUES ($1,$2,$3,$4,$5)")
                 .bind(digest(session_token))
@@ -212,6 +259,67 @@ impl Store {
         self.audit(&mut tx, &keys, &actor, "portal.verify", "client", Some(client_id.to_string())).await?;
         tx.commit().await?;
         Ok(FactorCheck::Verified { client_id })
+    }
+
+    /// Texts a fresh 6-digit `code` (made by the caller) for a link, replacing any earlier one:
+    /// an outbox row (purpose `VerificationCode`) to the client's phone, only with texting
+    /// consent (an opted-out number is cancelled at claim, as every outbox row), in the same
+    /// transaction as the code's digest. `body` is the whole text and must hold no PHI.
+    /// Audited `portal.code` on the client.
+    pub async fn issue_portal_code(&self, token: &str, code: &str, body: &str, sender_key: SenderKey, now: DateTime<Utc>) -> Result<CodeIssue> {
+        if check_token(token).is_err() {
+            return Ok(CodeIssue::Refused);
+        }
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(StoreError::Invalid("code must be 6 digits".to_owned()));
+        }
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        let lock = if tx.is_postgres() { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT practice_id, client_id, expires_at, locked_at, used_at, codes_sent FROM portal_link WHERE token_hash = $1{lock}");
+        let Some(row) = tx.fetch_optional(Sql::dynamic(sql).bind(digest(token)), "reading a portal link").await? else {
+            return Ok(CodeIssue::Refused);
+        };
+        if row.get::<Option<DateTime<Utc>>>("used_at")?.is_some() || row.get::<DateTime<Utc>>("expires_at")? <= now {
+            return Ok(CodeIssue::Refused);
+        }
+        if row.get::<Option<DateTime<Utc>>>("locked_at")?.is_some() {
+            return Ok(CodeIssue::Locked);
+        }
+        let sent: i64 = row.get("codes_sent")?;
+        if sent >= MAX_CODES_PER_LINK {
+            return Ok(CodeIssue::TooMany);
+        }
+        let actor = Actor::system(PracticeId::from_uuid(row.get("practice_id")?));
+        let client_id = ClientId::from_uuid(row.get("client_id")?);
+        let client = self.read_client(&mut tx, &keys, &actor, ClientScope::Practice, client_id).await?;
+        let (Some(phone), true) = (client.phone, client.texting_consent) else { return Ok(CodeIssue::NoPhone) };
+        tx.execute(
+            Sql::new("UPDATE portal_link SET code_hash = $2, code_expires_at = $3, codes_sent = $4, updated_at = $5 WHERE token_hash = $1")
+                .bind(digest(token))
+                .bind(code_digest(token, code))
+                .bind(truncate(now + CODE_TTL))
+                .bind(sent + 1)
+                .bind(now),
+            "recording a texted code",
+        )
+        .await?;
+        let notice = NewOutbound {
+            client_id: Some(client_id),
+            recipient: Recipient::Sms(phone),
+            body: body.to_owned(),
+            purpose: Purpose::VerificationCode,
+            appointment_id: None,
+            message_id: None,
+            sender_key,
+            idempotency_key: IdempotencyKey::parse(&format!("portal_code:{}", uuid::Uuid::new_v4().simple()))?,
+            not_before: None,
+        };
+        crate::outbox::check(&notice)?;
+        enqueue_tx(&mut tx, &keys, &actor, &notice, now).await?;
+        self.audit(&mut tx, &keys, &actor, "portal.code", "client", Some(client_id.to_string())).await?;
+        tx.commit().await?;
+        Ok(CodeIssue::Queued)
     }
 
     /// The live portal session for this token at `now`, if any.

@@ -16,7 +16,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use store::messages::Direction;
-use store::portal::{FactorCheck, LinkState, PortalSession};
+use store::portal::{CodeIssue, FactorCheck, LinkState, PortalSession, SecondFactor};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
@@ -24,6 +24,7 @@ use crate::app::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/portal/m/{token}", get(open_link).post(answer_factor))
+        .route("/portal/m/{token}/code", post(send_code))
         .route("/portal/thread", get(thread))
         .route("/portal/reply", post(reply))
         .route("/portal/sign-out", post(sign_out))
@@ -104,13 +105,63 @@ fn internal(e: store::StoreError) -> Response {
 
 fn factor_form(token: &str, note: &str) -> String {
     format!(
-        "<p>You have a new secure message. To read it, confirm your date of birth.</p>{note}\
+        "<p>You have a new secure message. To read it, confirm your date of birth, or ask for a code by text.</p>{note}\
          <form method=\"post\" action=\"/portal/m/{t}\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
          <label for=\"dob\">Date of birth (YYYY-MM-DD)</label> <input id=\"dob\" name=\"dob\" type=\"date\" required autocomplete=\"bday\"> \
-         <button type=\"submit\">Continue</button></form>",
+         <button type=\"submit\">Continue</button></form>\
+         <form method=\"post\" action=\"/portal/m/{t}/code\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
+         <button type=\"submit\">Text me a code instead</button></form>",
         t = escape(token),
         c = csrf_token(token),
     )
+}
+
+fn code_form(token: &str, note: &str) -> String {
+    format!(
+        "<p>We texted a 6-digit code to the phone number your practice has for you. It works for {m} minutes.</p>{note}\
+         <form method=\"post\" action=\"/portal/m/{t}\"><input type=\"hidden\" name=\"csrf\" value=\"{c}\">\
+         <label for=\"code\">Code</label> <input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required autocomplete=\"one-time-code\"> \
+         <button type=\"submit\">Continue</button></form>",
+        m = store::portal::CODE_TTL.num_minutes(),
+        t = escape(token),
+        c = csrf_token(token),
+    )
+}
+
+/// A random 6-digit code (uniform: `gen_range` rejects biased draws).
+fn six_digits() -> String {
+    use rand::Rng;
+    format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
+}
+
+async fn send_code(State(state): State<AppState>, Path(token): Path<String>, form: Result<Form<SignOutInput>, FormRejection>) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !csrf_ok(&token, &csrf) {
+        return forged();
+    }
+    let practice = match state.store.portal_link(&token, Utc::now()).await {
+        Ok(LinkState::AskFactor { practice_id, .. }) => practice_id,
+        Ok(LinkState::Locked) => return locked(),
+        Ok(LinkState::Refused) => return link_not_valid(),
+        Err(e) => return internal(e),
+    };
+    let practice = match state.store.get_practice(&store::Actor::system(practice)).await {
+        Ok(p) => p,
+        Err(e) => return internal(e),
+    };
+    let code = six_digits();
+    // Practice name and code only (DESIGN: no PHI in SMS).
+    let body = format!("{}: your code is {code}. It works for {} minutes.", practice.details.name, store::portal::CODE_TTL.num_minutes());
+    let sender = practice.details.phone.as_ref().map_or_else(|| "sms:default".to_owned(), |p| format!("sms:{}", p.as_str()));
+    let sender = store::outbox::SenderKey::parse(&sender).unwrap_or_else(|_| store::outbox::SenderKey::parse("sms:default").expect("a fixed valid sender key"));
+    match state.store.issue_portal_code(&token, &code, &body, sender, Utc::now()).await {
+        Ok(CodeIssue::Queued) => page(StatusCode::OK, "Secure message", &code_form(&token, "")),
+        Ok(CodeIssue::NoPhone) => page(StatusCode::OK, "Secure message", &factor_form(&token, "<p role=\"alert\">We cannot text you a code; please use your date of birth.</p>")),
+        Ok(CodeIssue::TooMany) => page(StatusCode::TOO_MANY_REQUESTS, "Secure message", &code_form(&token, "<p role=\"alert\">We already sent the most codes we can for this link; use the newest one or your date of birth.</p>")),
+        Ok(CodeIssue::Locked) => locked(),
+        Ok(CodeIssue::Refused) => link_not_valid(),
+        Err(e) => internal(e),
+    }
 }
 
 async fn open_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -128,6 +179,8 @@ pub struct FactorInput {
     pub csrf: String,
     #[serde(default)]
     pub dob: String,
+    #[serde(default)]
+    pub code: String,
 }
 
 fn cookie_name(state: &AppState) -> &'static str {
@@ -170,11 +223,21 @@ async fn answer_factor(State(state): State<AppState>, Path(token): Path<String>,
     if !csrf_ok(&token, &input.csrf) {
         return forged();
     }
-    let Ok(dob) = NaiveDate::parse_from_str(input.dob.trim(), "%Y-%m-%d") else {
-        return page(StatusCode::UNPROCESSABLE_ENTITY, "Secure message", &factor_form(&token, "<p role=\"alert\">Enter your date of birth as year-month-day, like 1990-04-25.</p>"));
+    let by_code = !input.code.trim().is_empty();
+    let factor = if by_code {
+        let code = input.code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return page(StatusCode::UNPROCESSABLE_ENTITY, "Secure message", &code_form(&token, "<p role=\"alert\">Enter the 6 digits from the text.</p>"));
+        }
+        SecondFactor::Code(code)
+    } else {
+        let Ok(dob) = NaiveDate::parse_from_str(input.dob.trim(), "%Y-%m-%d") else {
+            return page(StatusCode::UNPROCESSABLE_ENTITY, "Secure message", &factor_form(&token, "<p role=\"alert\">Enter your date of birth as year-month-day, like 1990-04-25.</p>"));
+        };
+        SecondFactor::DateOfBirth(dob)
     };
     let session_token = super::random_token();
-    match state.store.verify_portal_dob(&token, dob, &session_token, Utc::now()).await {
+    match state.store.verify_portal_factor(&token, factor, &session_token, Utc::now()).await {
         Ok(FactorCheck::Verified { .. }) => {
             let mut r = see_other("/portal/thread");
             r.headers_mut().insert(header::SET_COOKIE, set_cookie(&state, &session_token));
@@ -182,7 +245,7 @@ async fn answer_factor(State(state): State<AppState>, Path(token): Path<String>,
         }
         Ok(FactorCheck::Wrong { attempts_left }) => {
             let note = format!("<p role=\"alert\">That does not match our records. {attempts_left} {} left.</p>", if attempts_left == 1 { "try" } else { "tries" });
-            page(StatusCode::UNAUTHORIZED, "Secure message", &factor_form(&token, &note))
+            page(StatusCode::UNAUTHORIZED, "Secure message", &if by_code { code_form(&token, &note) } else { factor_form(&token, &note) })
         }
         Ok(FactorCheck::Locked) => locked(),
         Ok(FactorCheck::Refused) => link_not_valid(),

@@ -2,7 +2,7 @@
 -- message.read_at is the read receipt: when the recipient read it (the client, in the portal,
 -- for outbound messages; staff, for the client's portal replies). portal_link holds the
 -- SHA-256 of each single-use link token sent in a notice, its expiry and the second-factor
--- attempt count (locked at the limit); portal_session the SHA-256 of a short portal session
+-- attempt count (locked at the limit), and the digest of the latest texted code with its expiry; portal_session the SHA-256 of a short portal session
 -- token. No PHI in either. Keep in step with ../sqlite/0007_portal.sql.
 
 ALTER TABLE message ADD COLUMN read_at TIMESTAMPTZ;
@@ -16,6 +16,9 @@ CREATE TABLE portal_link (
     failed_attempts BIGINT NOT NULL DEFAULT 0,
     locked_at       TIMESTAMPTZ,
     used_at         TIMESTAMPTZ,
+    code_hash       BYTEA,
+    code_expires_at TIMESTAMPTZ,
+    codes_sent      BIGINT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL
 );

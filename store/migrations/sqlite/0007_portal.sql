@@ -2,7 +2,7 @@
 -- message.read_at is the read receipt: when the recipient read it (the client, in the portal,
 -- for outbound messages; staff, for the client's portal replies). portal_link holds the
 -- SHA-256 of each single-use link token sent in a notice, its expiry and the second-factor
--- attempt count (locked at the limit); portal_session the SHA-256 of a short portal session
+-- attempt count (locked at the limit), and the digest of the latest texted code with its expiry; portal_session the SHA-256 of a short portal session
 -- token. No PHI in either. Keep in step with ../postgres/0007_portal.sql.
 
 ALTER TABLE message ADD COLUMN read_at TEXT;
@@ -16,6 +16,9 @@ CREATE TABLE portal_link (
     failed_attempts INTEGER NOT NULL DEFAULT 0,
     locked_at       TEXT,
     used_at         TEXT,
+    code_hash       BLOB,
+    code_expires_at TEXT,
+    codes_sent      INTEGER NOT NULL DEFAULT 0,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
 );

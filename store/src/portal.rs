@@ -245,7 +245,13 @@ impl Store {
             tx.commit().await?;
             return Ok(if locked.is_some() { FactorCheck::Locked } else { FactorCheck::Wrong { attempts_left: MAX_FACTOR_ATTEMPTS - failed } });
         }
-        tx.execute(Sql::new("UPDATE portal_link SET used_at = $2, code_hash = NULL, updated_at = $2 WHERE token_hash = $1").bind(digest(token)).bind(now), "spending a portal link").await?;
+        // Conditional, so two right answers racing (SQLite has no FOR UPDATE) spend it once.
+        let spent = tx
+            .execute(Sql::new("UPDATE portal_link SET used_at = $2, code_hash = NULL, updated_at = $2 WHERE token_hash = $1 AND used_at IS NULL").bind(digest(token)).bind(now), "spending a portal link")
+            .await?;
+        if spent != 1 {
+            return Ok(FactorCheck::Refused);
+        }
         tx.execute(
             Sql::new("INSERT INTO portal_session (token_hash, practice_id, client_id, expires_at, created_at) VALUES ($1,$2,$3,$4,$5)")
                 .bind(digest(session_token))
@@ -347,7 +353,7 @@ impl Store {
         tx.commit().await
     }
 
-    /// The thread as the client sees it in the portal: staff messages not yet read get their
+    /// The thread as the client sees it in the portal: secure messages not yet read get their
     /// read receipt now; every message shown is audited `portal.read` (actor without a user:
     /// the client).
     pub async fn portal_thread(&self, session: &PortalSession, now: DateTime<Utc>) -> Result<Vec<ThreadMessage>> {
@@ -355,7 +361,7 @@ impl Store {
         let keys = self.keys();
         let mut tx = self.begin().await?;
         tx.execute(
-            Sql::new("UPDATE message SET read_at = $3, status = $4, updated_at = $3 WHERE practice_id = $1 AND client_id = $2 AND direction = 'outbound' AND read_at IS NULL")
+            Sql::new("UPDATE message SET read_at = $3, status = $4, updated_at = $3 WHERE practice_id = $1 AND client_id = $2 AND direction = 'outbound' AND channel = 'portal' AND read_at IS NULL")
                 .bind(session.practice_id)
                 .bind(session.client_id)
                 .bind(truncate(now))

@@ -18,6 +18,9 @@
 //! - **clinician / trainee / supervisor** work on their caseload: clients they are assigned,
 //!   clients explicitly shared with them, and for a supervisor their trainees' clients.
 //!   Trainees cannot delete or share clients; that is their supervisor's call.
+//! - **secure messages** (client threads): clinicians, trainees and supervisors for their
+//!   caseload; front desk for every client (they answer the practice's messages); billers and
+//!   administrators never see or write them.
 //! - A user with **no role** can do nothing but sign out: 403 everywhere.
 //! - Multiple roles combine: the widest reach any of them grants.
 
@@ -127,6 +130,10 @@ pub enum Capability {
     ReadMessaging,
     /// Change reminder rules, templates and clinicians' telehealth links.
     ManageMessaging,
+    /// A client's secure-message thread (message text) and unread portal replies.
+    ReadSecureMessages,
+    /// Write a secure message to a client (notice with a portal link only).
+    SendSecureMessages,
 }
 
 /// Which clients a capability reaches.
@@ -165,6 +172,8 @@ pub const POLICY: &[(Capability, [Reach; 6])] = &[
     (C::ManageUsers,       [All,  No,       No,     No,        No,        No ]),
     (C::ReadMessaging,     [All,  All,      All,    All,       All,       No ]),
     (C::ManageMessaging,   [All,  No,       No,     No,        No,        No ]),
+    (C::ReadSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
+    (C::SendSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
 ];
 
 /// The widest reach any of `roles` has for `capability`.
@@ -227,7 +236,7 @@ pub fn note_view(roles: &[Role]) -> NoteView {
 mod tests {
     use super::*;
 
-    const ALL_CAPS: [Capability; 18] = [
+    const ALL_CAPS: [Capability; 20] = [
         C::ReadClient,
         C::CreateClient,
         C::UpdateClient,
@@ -246,6 +255,8 @@ mod tests {
         C::ManageUsers,
         C::ReadMessaging,
         C::ManageMessaging,
+        C::ReadSecureMessages,
+        C::SendSecureMessages,
     ];
 
     #[test]

@@ -28,6 +28,8 @@ pub mod http;
 pub mod model_download;
 /// `hearth models list|pull` and `hearth scribe transcribe`.
 pub mod model_commands;
+/// Secure messages: staff routes and the client portal.
+pub mod portal;
 /// Appointment reminders: scheduler, templates, telehealth links, their staff routes.
 pub mod reminders;
 /// Reply conversations: confirm, reschedule, cancel by menu, staff inbox, waitlist.

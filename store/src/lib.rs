@@ -63,6 +63,9 @@ pub mod inbound;
 pub mod telegram_link;
 /// Reply conversations: one inbound message as one transaction, the staff inbox alerts, the waitlist.
 pub mod replies;
+/// Secure messages in the client portal: single-use links, the second factor, portal
+/// sessions, read receipts, replies.
+pub mod portal;
 
 use std::{
     str::FromStr,

@@ -83,11 +83,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub const MAX_PROVIDER_ID: usize = 200;
 pub const MAX_THREAD: i64 = 5000;
 
-const COLUMNS: &str = "m.message_id, m.client_id, m.direction, m.channel, m.body, m.status, m.provider_id, m.sent_by, m.created_at, m.updated_at, \
+pub(crate) const COLUMNS: &str = "m.message_id, m.client_id, m.direction, m.channel, m.body, m.status, m.provider_id, m.sent_by, m.created_at, m.updated_at, \
     m.data_key_id, dk.kek_id, dk.wrapped";
-const FROM: &str = "message m JOIN client c ON c.client_id = m.client_id JOIN data_key dk ON dk.data_key_id = m.data_key_id";
+pub(crate) const FROM: &str = "message m JOIN client c ON c.client_id = m.client_id JOIN data_key dk ON dk.data_key_id = m.data_key_id";
 
-fn from_row(keys: &Keyring, r: &Row) -> Result<Message> {
+pub(crate) fn from_row(keys: &Keyring, r: &Row) -> Result<Message> {
     let id: Uuid = r.get("message_id")?;
     let k = row_key(keys, r)?;
     Ok(Message {
@@ -111,7 +111,7 @@ fn check_provider_id(p: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn check_new(new: &NewMessage) -> Result<()> {
+pub(crate) fn check_new(new: &NewMessage) -> Result<()> {
     if new.body.is_empty() || new.body.len() > MAX_BODY_BYTES {
         return Err(StoreError::Invalid(format!("message body must be 1-{MAX_BODY_BYTES} bytes")));
     }

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(crate::reminders::router())
         .merge(crate::replies::router())
+        .merge(crate::portal::router())
         .merge(openapi::router())
         .merge(crate::gateway::webhooks::router())
         .fallback(|| async { Error::NotFound })

@@ -108,7 +108,9 @@ async fn cancel_alone_is_an_opt_out_and_start_opts_back_in(backend: Backend) {
     assert_eq!(kinds, vec![InboundKind::OptOut, InboundKind::OptIn, InboundKind::Text]);
     let purposes = outbox_purposes(&place.database_url).await;
     assert_eq!(purposes.get("opt_out_confirmation"), Some(&1));
-    assert_eq!(purposes.get("reply"), Some(&1), "one opt-in confirmation, no reply to the sentence");
+    // The sentence is an ordinary text for the conversation (which never cancels a visit on a
+    // word): the opt-in confirmation and one neutral answer to it.
+    assert_eq!(purposes.get("reply"), Some(&2), "one opt-in confirmation and one neutral answer");
 }
 
 async fn help_names_the_practice_rates_and_how_to_stop(backend: Backend) {
@@ -132,7 +134,7 @@ async fn help_names_the_practice_rates_and_how_to_stop(backend: Backend) {
     assert!(place.store.get_outbound(&place.actor(), id).await.is_ok());
 }
 
-async fn an_ordinary_text_is_stored_encrypted_for_staff_with_no_reply(backend: Backend) {
+async fn an_ordinary_text_is_stored_encrypted_and_an_unknown_sender_learns_nothing(backend: Backend) {
     let place = Place::new(backend).await;
     let server = place.serve(&webhook_toml(ACCOUNT, TOKEN, TG_SECRET)).await;
     let words = "Running late, the violet bus broke down";
@@ -144,7 +146,19 @@ async fn an_ordinary_text_is_stored_encrypted_for_staff_with_no_reply(backend: B
     assert_eq!(inbox.len(), 1);
     assert_eq!((inbox[0].body.as_str(), inbox[0].kind, &inbox[0].sender), (words, InboundKind::Text, &client_number()));
     assert!(inbox[0].client_id.is_none(), "an unknown number matches no client");
-    assert!(outbox_purposes(&place.database_url).await.is_empty(), "an unknown sender gets no reply");
+    // The conversation answers an unknown number with one neutral text: no practice, no
+    // person, nothing of what they wrote; just to call the office, and the emergency numbers.
+    assert_eq!(outbox_purposes(&place.database_url).await.get("reply"), Some(&1), "one neutral answer");
+    {
+        use store::outbox::WorkerId;
+        let rows = place.store.claim_due(&WorkerId::parse("t").expect("valid"), store::types::now(), 10, chrono::TimeDelta::seconds(5)).await.expect("claims");
+        assert_eq!(rows.len(), 1);
+        let body = &rows[0].body;
+        assert!(body.contains("not recognised") && body.contains("988"), "{body}");
+        for secret in ["violet", "Lakeside", "+15550100999"] {
+            assert!(!body.contains(secret), "the answer reveals {secret:?}: {body}");
+        }
+    }
     for raw in raw_inbound_bodies(&place.database_url).await {
         assert!(!String::from_utf8_lossy(&raw).contains("violet"), "the body is sealed at rest");
     }
@@ -256,7 +270,7 @@ gateway_on_both_backends!(
     stop_opts_out_with_exactly_one_confirmation_even_when_twilio_retries,
     cancel_alone_is_an_opt_out_and_start_opts_back_in,
     help_names_the_practice_rates_and_how_to_stop,
-    an_ordinary_text_is_stored_encrypted_for_staff_with_no_reply,
+    an_ordinary_text_is_stored_encrypted_and_an_unknown_sender_learns_nothing,
     status_callbacks_from_twilio_move_a_row_forward_only,
     telegram_updates_need_the_secret_and_repeats_are_ignored,
 );

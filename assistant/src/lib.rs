@@ -38,3 +38,5 @@ pub mod replies;
 pub mod scribe_commands;
 /// Logging setup and span-carrying blocking tasks.
 pub mod telemetry;
+/// The staff web app (server-rendered pages under /app).
+pub mod web;

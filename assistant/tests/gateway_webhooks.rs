@@ -71,7 +71,7 @@ async fn an_unsigned_or_forged_webhook_is_refused_and_changes_nothing(backend: B
         assert_eq!(r.status(), 403);
     }
     assert!(!place.store.is_opted_out(&place.actor(), &client_number()).await.expect("reads"), "no opt-out recorded");
-    assert!(place.store.list_inbox(&place.actor(), 10).await.expect("inbox").is_empty(), "nothing stored");
+    assert!(place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox").is_empty(), "nothing stored");
     assert!(outbox_purposes(&place.database_url).await.is_empty(), "nothing queued");
 }
 
@@ -88,7 +88,7 @@ async fn stop_opts_out_with_exactly_one_confirmation_even_when_twilio_retries(ba
 
     assert!(place.store.is_opted_out(&place.actor(), &client_number()).await.expect("reads"));
     assert_eq!(outbox_purposes(&place.database_url).await.get("opt_out_confirmation"), Some(&1), "exactly one confirmation");
-    let inbox = place.store.list_inbox(&place.actor(), 10).await.expect("inbox");
+    let inbox = place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox");
     assert_eq!(inbox.len(), 2, "one row per provider message");
     assert!(inbox.iter().all(|m| m.kind == InboundKind::OptOut));
 }
@@ -104,7 +104,7 @@ async fn cancel_alone_is_an_opt_out_and_start_opts_back_in(backend: Backend) {
     assert_eq!(text(&server, 3, "cancel my appointment please").await.status(), 200);
     assert!(!place.store.is_opted_out(&place.actor(), &client_number()).await.expect("reads"), "a sentence with cancel is not a keyword");
 
-    let kinds: Vec<InboundKind> = place.store.list_inbox(&place.actor(), 10).await.expect("inbox").iter().rev().map(|m| m.kind).collect();
+    let kinds: Vec<InboundKind> = place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox").iter().rev().map(|m| m.kind).collect();
     assert_eq!(kinds, vec![InboundKind::OptOut, InboundKind::OptIn, InboundKind::Text]);
     let purposes = outbox_purposes(&place.database_url).await;
     assert_eq!(purposes.get("opt_out_confirmation"), Some(&1));
@@ -142,7 +142,7 @@ async fn an_ordinary_text_is_stored_encrypted_and_an_unknown_sender_learns_nothi
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>");
 
-    let inbox = place.store.list_inbox(&place.actor(), 10).await.expect("inbox");
+    let inbox = place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox");
     assert_eq!(inbox.len(), 1);
     assert_eq!((inbox[0].body.as_str(), inbox[0].kind, &inbox[0].sender), (words, InboundKind::Text, &client_number()));
     assert!(inbox[0].client_id.is_none(), "an unknown number matches no client");
@@ -208,10 +208,10 @@ async fn telegram_updates_need_the_secret_and_repeats_are_ignored(backend: Backe
     };
     assert_eq!(post(None).await.expect("answers").status(), 403);
     assert_eq!(post(Some("tg-secret_0123456788")).await.expect("answers").status(), 403);
-    assert!(place.store.list_inbox(&place.actor(), 10).await.expect("inbox").is_empty());
+    assert!(place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox").is_empty());
     assert_eq!(post(Some(TG_SECRET)).await.expect("answers").status(), 200);
     assert_eq!(post(Some(TG_SECRET)).await.expect("answers").status(), 200);
-    let inbox = place.store.list_inbox(&place.actor(), 10).await.expect("inbox");
+    let inbox = place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox");
     assert_eq!(inbox.len(), 1, "a redelivered update is stored once");
     assert_eq!(inbox[0].sender, Recipient::Telegram(4242));
 }
@@ -260,7 +260,7 @@ async fn a_telegram_start_link_connects_one_chat_once(backend: Backend) {
 
     let linked = place.store.get_client(&place.actor(), store::ClientScope::Practice, client.client_id).await.expect("client");
     assert_eq!(linked.telegram_chat_id, Some(5151), "the first chat is linked, the second is refused");
-    assert!(place.store.list_inbox(&place.actor(), 10).await.expect("inbox").is_empty(), "the token is never stored as a message");
+    assert!(place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox").is_empty(), "the token is never stored as a message");
     assert_eq!(outbox_purposes(&place.database_url).await.get("reply"), Some(&2), "each chat gets one answer");
 }
 

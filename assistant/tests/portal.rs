@@ -220,6 +220,13 @@ async fn a_client_reply_is_stored_and_staff_see_it_unread(backend: Backend) {
     let shown = browser.get("/portal/thread").await;
     assert!(shown.html.contains("Thank you &lt;b&gt;so&lt;/b&gt; much"), "escaped: {}", shown.html);
 
+    // The client's clinician gets an alert (ids only), and no one else does.
+    let alerts = clinician.get("/api/alerts").await;
+    assert_eq!(alerts.1.as_array().map(Vec::len), Some(1), "{}", alerts.3);
+    assert_eq!(alerts.1[0]["client_id"], json!(client.to_string()));
+    assert!(!alerts.3.contains("Thank you"));
+    assert_eq!(app.sign_in_as("colleague").await.get("/api/alerts").await.1, json!([]));
+
     // Staff are told: one unread reply for this client, gone once they read the thread.
     let unread = clinician.get("/api/portal/unread").await;
     assert_eq!(unread.1, json!([{ "client_id": client.to_string(), "unread": 1 }]), "{}", unread.3);

@@ -59,11 +59,11 @@ async fn a_request_signed_by_twilios_sdk_is_accepted_and_one_changed_character_i
     changed_signature[3] = if changed_signature[3] == b'A' { b'B' } else { b'A' };
     let changed_signature = String::from_utf8(changed_signature).expect("ascii");
     assert_eq!(post(params.clone(), changed_signature).await.expect("answers").status(), 403);
-    assert!(place.store.list_inbox(&place.actor(), 10).await.expect("inbox").is_empty(), "refused requests change nothing");
+    assert!(place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox").is_empty(), "refused requests change nothing");
 
     // The SDK-signed request itself is accepted and stored.
     assert_eq!(post(params.clone(), signature).await.expect("answers").status(), 200);
-    let inbox = place.store.list_inbox(&place.actor(), 10).await.expect("inbox");
+    let inbox = place.store.list_inbox(&place.actor(), store::ClientScope::Practice, 10).await.expect("inbox");
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].body, params[1].1);
 }

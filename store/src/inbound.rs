@@ -15,6 +15,7 @@ use crate::{
     db::Sql,
     ids::{ClientId, InboundMessageId},
     outbox::{OutboundChannel, Recipient},
+    scope::{ClientScope, SCOPE, scoped},
     types::now,
 };
 
@@ -176,9 +177,10 @@ impl Store {
         Ok(Received::New { inbound_message_id: id, client_id })
     }
 
-    /// The practice's inbox, newest first, at most `limit` (1..=[`MAX_INBOX`]); each row
-    /// returned is audited as `inbound.read`.
-    pub async fn list_inbox(&self, actor: &Actor, limit: usize) -> Result<Vec<InboundMessage>> {
+    /// The inbox as `scope` sees it, newest first, at most `limit` (1..=[`MAX_INBOX`]): texts
+    /// from clients in scope, and texts from unknown senders only with practice-wide scope (the
+    /// front desk answers those). Each row returned is audited as `inbound.read`.
+    pub async fn list_inbox(&self, actor: &Actor, scope: ClientScope, limit: usize) -> Result<Vec<InboundMessage>> {
         if limit == 0 || limit > MAX_INBOX {
             return Err(StoreError::Invalid(format!("limit must be 1-{MAX_INBOX}")));
         }
@@ -186,11 +188,16 @@ impl Store {
         let mut tx = self.begin().await?;
         let rows = tx
             .fetch_all(
-                Sql::new(
-                    "SELECT i.inbound_message_id, i.client_id, i.channel, i.provider_id, i.sender, i.body, i.kind, i.status, i.created_at, i.data_key_id, dk.kek_id, dk.wrapped \
-                     FROM inbound_message i JOIN data_key dk ON dk.data_key_id = i.data_key_id WHERE i.practice_id = $1 ORDER BY i.created_at DESC, i.inbound_message_id DESC LIMIT $2",
+                scoped(
+                    format!(
+                        "SELECT i.inbound_message_id, i.client_id, i.channel, i.provider_id, i.sender, i.body, i.kind, i.status, i.created_at, i.data_key_id, dk.kek_id, dk.wrapped \
+                         FROM inbound_message i JOIN data_key dk ON dk.data_key_id = i.data_key_id LEFT JOIN client c ON c.client_id = i.client_id \
+                         WHERE i.practice_id = $1 AND ((i.client_id IS NULL AND $2 IS NULL) OR (c.client_id IS NOT NULL AND {SCOPE})) \
+                         ORDER BY i.created_at DESC, i.inbound_message_id DESC LIMIT $3"
+                    ),
+                    actor,
+                    scope,
                 )
-                .bind(actor.practice_id)
                 .bind(limit as i64),
                 "listing the inbox",
             )
@@ -216,5 +223,32 @@ impl Store {
         self.audit_each(&mut tx, &keys, actor, "inbound.read", T, out.iter().map(|m| m.inbound_message_id.to_string())).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Marks one inbox row read (someone on staff has dealt with it). Not found unless the row
+    /// is in the actor's `scope` as [`Store::list_inbox`] defines it. Audited `inbound.mark_read`.
+    pub async fn mark_inbound_read(&self, actor: &Actor, scope: ClientScope, id: InboundMessageId) -> Result<()> {
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        tx.fetch_one(
+            scoped(
+                format!(
+                    "SELECT 1 AS one FROM inbound_message i LEFT JOIN client c ON c.client_id = i.client_id \
+                     WHERE i.practice_id = $1 AND i.inbound_message_id = $3 AND ((i.client_id IS NULL AND $2 IS NULL) OR (c.client_id IS NOT NULL AND {SCOPE}))"
+                ),
+                actor,
+                scope,
+            )
+            .bind(id),
+            "finding an inbox message",
+        )
+        .await?;
+        tx.execute(
+            Sql::new("UPDATE inbound_message SET status = 'read', updated_at = $2 WHERE inbound_message_id = $1").bind(id).bind(now()),
+            "marking an inbox message read",
+        )
+        .await?;
+        self.audit(&mut tx, &keys, actor, "inbound.mark_read", T, Some(id.to_string())).await?;
+        tx.commit().await
     }
 }

@@ -376,10 +376,25 @@ impl Store {
     }
 
     /// A reply written by the client in the portal: stored encrypted in the thread (inbound,
-    /// channel portal, unread by staff). Audited `message.create`.
+    /// channel portal, unread by staff), with a staff alert to the client's primary clinician
+    /// (when they have one) in the same transaction. Audited `message.create`.
     pub async fn portal_reply(&self, session: &PortalSession, body: &str) -> Result<Message> {
         let new = NewMessage { client_id: session.client_id, direction: Direction::Inbound, channel: Channel::Portal, body: body.to_owned(), status: MessageStatus::Received, provider_id: None };
-        self.record_message(&Actor::system(session.practice_id), ClientScope::Practice, &new).await
+        check_new(&new)?;
+        let actor = Actor::system(session.practice_id);
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        let m = insert_message(&mut tx, &keys, &actor, ClientScope::Practice, &new).await?;
+        self.audit(&mut tx, &keys, &actor, "message.create", "message", Some(m.message_id.to_string())).await?;
+        let clinician = tx
+            .fetch_one(Sql::new("SELECT primary_clinician_id FROM client WHERE client_id = $1 AND practice_id = $2").bind(session.client_id).bind(session.practice_id), "finding the client's clinician")
+            .await?
+            .get::<Option<uuid::Uuid>>("primary_clinician_id")?;
+        if let Some(user) = clinician {
+            crate::replies::alert_staff(&mut tx, &keys, &actor, crate::ids::UserId::from_uuid(user), session.client_id, m.message_id, crate::types::now()).await?;
+        }
+        tx.commit().await?;
+        Ok(m)
     }
 
     /// The thread as staff see it, with read receipts; the client's portal replies count as

@@ -118,6 +118,26 @@ pub(crate) async fn append(tx: &mut Tx, keys: &Keyring, actor: &Actor, action: &
     audit::append(tx, keys, actor, &AuditAction { action: action.to_owned(), object_type: object_type.to_owned(), object_id: Some(id), outcome: Outcome::Ok }).await.map(|_| ())
 }
 
+/// Alerts `user` (in the actor's practice) about a client's message, in `tx`. Audited
+/// `staff_alert.create`.
+pub(crate) async fn alert_staff(tx: &mut Tx, keys: &Keyring, actor: &Actor, user: UserId, client: ClientId, message: MessageId, now: DateTime<Utc>) -> Result<Uuid> {
+    Store::user_in(tx, actor.practice_id, user).await?;
+    let id = Uuid::now_v7();
+    tx.execute(
+        Sql::new("INSERT INTO staff_alert (staff_alert_id, practice_id, staff_user_id, client_id, message_id, kind, created_at) VALUES ($1,$2,$3,$4,$5,'client_message',$6)")
+            .bind(id)
+            .bind(actor.practice_id)
+            .bind(user)
+            .bind(client)
+            .bind(message)
+            .bind(truncate(now)),
+        "alerting a clinician",
+    )
+    .await?;
+    append(tx, keys, actor, "staff_alert.create", "staff_alert", id.to_string()).await?;
+    Ok(id)
+}
+
 impl Store {
     /// Starts handling one inbound message from `from` (already verified, deduplicated and
     /// past the opt-out keywords) and says who sent it. `now` is the message's arrival.
@@ -133,8 +153,10 @@ impl Store {
         Ok(ReplyTurn { store: self.clone(), tx: self.begin().await?, keys: self.keys(), actor: actor.clone(), now: truncate(now) })
     }
 
-    /// Unseen alerts for a staff member, oldest first (what the inbox badge counts).
+    /// Unseen alerts for a staff member, oldest first (what the inbox badge counts). Each is
+    /// audited as `staff_alert.read`.
     pub async fn list_staff_alerts(&self, actor: &Actor, user: UserId) -> Result<Vec<StaffAlert>> {
+        let keys = self.keys();
         let mut tx = self.begin().await?;
         let rows = tx
             .fetch_all(
@@ -144,8 +166,8 @@ impl Store {
                 "listing staff alerts",
             )
             .await?;
-        tx.commit().await?;
-        rows.iter()
+        let out = rows
+            .iter()
             .map(|r| {
                 Ok(StaffAlert {
                     staff_alert_id: r.get("staff_alert_id")?,
@@ -155,7 +177,29 @@ impl Store {
                     seen_at: r.get("seen_at")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        self.audit_each(&mut tx, &keys, actor, "staff_alert.read", "staff_alert", out.iter().map(|a| a.staff_alert_id.to_string())).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Marks one of `user`'s alerts seen. Someone else's alert, or an unknown one, is
+    /// `NotFound`; an alert already seen stays as it was. Audited `staff_alert.seen`.
+    pub async fn mark_staff_alert_seen(&self, actor: &Actor, user: UserId, alert: Uuid) -> Result<()> {
+        let keys = self.keys();
+        let mut tx = self.begin().await?;
+        tx.fetch_one(
+            Sql::new("SELECT 1 AS one FROM staff_alert WHERE staff_alert_id = $1 AND practice_id = $2 AND staff_user_id = $3").bind(alert).bind(actor.practice_id).bind(user),
+            "finding a staff alert",
+        )
+        .await?;
+        tx.execute(
+            Sql::new("UPDATE staff_alert SET seen_at = $2 WHERE staff_alert_id = $1 AND seen_at IS NULL").bind(alert).bind(crate::types::now()),
+            "marking a staff alert seen",
+        )
+        .await?;
+        append(&mut tx, &keys, actor, "staff_alert.seen", "staff_alert", alert.to_string()).await?;
+        tx.commit().await
     }
 
     /// The saved conversation state of a client, if any and not expired at `now` (staff view, tests).
@@ -320,21 +364,7 @@ impl ReplyTurn {
         let m = crate::messages::insert_message(&mut self.tx, &self.keys, &self.actor, ClientScope::Practice, &new).await?;
         append(&mut self.tx, &self.keys, &self.actor, "message.create", "message", m.message_id.to_string()).await?;
         if let Some(user) = alert {
-            Store::user_in(&mut self.tx, self.actor.practice_id, user).await?;
-            let id = Uuid::now_v7();
-            self.tx
-                .execute(
-                    Sql::new("INSERT INTO staff_alert (staff_alert_id, practice_id, staff_user_id, client_id, message_id, kind, created_at) VALUES ($1,$2,$3,$4,$5,'client_message',$6)")
-                        .bind(id)
-                        .bind(self.actor.practice_id)
-                        .bind(user)
-                        .bind(client)
-                        .bind(m.message_id)
-                        .bind(self.now),
-                    "alerting a clinician",
-                )
-                .await?;
-            append(&mut self.tx, &self.keys, &self.actor, "staff_alert.create", "staff_alert", id.to_string()).await?;
+            alert_staff(&mut self.tx, &self.keys, &self.actor, user, client, m.message_id, self.now).await?;
         }
         Ok(m.message_id)
     }

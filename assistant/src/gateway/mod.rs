@@ -12,6 +12,8 @@ pub mod inbound;
 pub mod pace;
 /// The gateway's settings tables.
 pub mod settings;
+/// Staff routes: the inbox, alerts, Telegram links.
+pub mod staff;
 /// Provider webhooks: Twilio inbound SMS and status callbacks, Telegram updates.
 pub mod webhooks;
 

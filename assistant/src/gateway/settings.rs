@@ -154,6 +154,9 @@ pub fn apply_env(
         "HEARTH_TELEGRAM_BOT_TOKEN" => {
             telegram.get_or_insert_default().bot_token = Some(SecretString::from(value.to_owned()))
         }
+        "HEARTH_TELEGRAM_API_URL" => {
+            telegram.get_or_insert_default().api_url = Some(value.to_owned())
+        }
         "HEARTH_TELEGRAM_WEBHOOK_SECRET" => {
             telegram.get_or_insert_default().webhook_secret =
                 Some(SecretString::from(value.to_owned()))

@@ -40,6 +40,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::portal::router())
         .merge(openapi::router())
         .merge(crate::gateway::webhooks::router())
+        .merge(crate::gateway::staff::router())
+        .merge(crate::web::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -91,9 +91,22 @@ async fn login(
     parts: Parts,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let ip = client_ip(&parts);
+    let (headers, next) = password_step(&state, &parts, &req.email, req.password).await?;
+    Ok((headers, Json(LoginResponse { next })).into_response())
+}
+
+/// The password step, shared by the API and the web pages: a pending session's cookie and what
+/// comes next.
+pub(crate) async fn password_step(
+    state: &AppState,
+    parts: &Parts,
+    email: &str,
+    password: SecretString,
+) -> ApiResult<(HeaderMap, NextStep)> {
+    let state = state.clone();
+    let ip = client_ip(parts);
     // A malformed e-mail is treated like an unknown one: same answer, same work.
-    let email = Email::parse(&req.email)
+    let email = Email::parse(email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_default();
     let keys = throttle_keys(&email, ip);
@@ -106,7 +119,7 @@ async fn login(
         .as_ref()
         .filter(|r| !r.user.disabled)
         .map(|r| r.password_hash.clone());
-    let check = password::verify(req.password, stored)
+    let check = password::verify(password, stored)
         .await
         .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
     let Some(record) = record.filter(|_| check == password::PasswordCheck::Matches) else {
@@ -121,7 +134,7 @@ async fn login(
     } else {
         NextStep::EnrollTotp
     };
-    Ok((headers, Json(LoginResponse { next })).into_response())
+    Ok((headers, next))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -141,6 +154,11 @@ async fn enroll_totp(
     State(state): State<AppState>,
     pending: PendingStaff,
 ) -> ApiResult<Json<Enrollment>> {
+    Ok(Json(enroll(&state, &pending).await?))
+}
+
+/// Sets up a new authenticator for a pending session (API and web pages).
+pub(crate) async fn enroll(state: &AppState, pending: &PendingStaff) -> ApiResult<Enrollment> {
     if pending.user.has_totp {
         // Re-enrolling from a password alone would let a stolen password replace the factor.
         return Err(Error::conflict(
@@ -172,7 +190,7 @@ async fn enroll_totp(
         .get_practice(&pending.actor)
         .await
         .map_err(store_error)?;
-    Ok(Json(Enrollment {
+    Ok(Enrollment {
         secret: secret.to_base32().expose_secret().to_owned(),
         otpauth_uri: secret
             .provisioning_uri(
@@ -186,7 +204,7 @@ async fn enroll_totp(
             .iter()
             .map(|c| c.expose_secret().to_owned())
             .collect(),
-    }))
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -204,7 +222,7 @@ async fn finish_second_factor(
     keys: &(String, Option<String>),
     accepted: bool,
     refused: &'static str,
-) -> ApiResult<Response> {
+) -> ApiResult<HeaderMap> {
     if !accepted {
         record_failure(state, keys).await?;
         return Err(Error::field("code", refused));
@@ -217,14 +235,17 @@ async fn finish_second_factor(
     promote(state, pending).await
 }
 
-async fn promote(state: &AppState, pending: &PendingStaff) -> ApiResult<Response> {
+async fn promote(state: &AppState, pending: &PendingStaff) -> ApiResult<HeaderMap> {
     state
         .store
         .revoke_session(&pending.actor, pending.session_id)
         .await
         .map_err(store_error)?;
-    let headers = start_session(state, &pending.actor, pending.user.user_id, Stage::Full).await?;
-    Ok((headers, Json(serde_json::json!({ "signed_in": true }))).into_response())
+    start_session(state, &pending.actor, pending.user.user_id, Stage::Full).await
+}
+
+fn signed_in(headers: HeaderMap) -> Response {
+    (headers, Json(serde_json::json!({ "signed_in": true }))).into_response()
 }
 
 /// Step 2: a TOTP code; replaces the pending session with a full one.
@@ -237,8 +258,13 @@ async fn verify_totp(
     pending: PendingStaff,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> ApiResult<Response> {
-    let keys = throttle_keys(pending.user.email.as_str(), client_ip(&parts));
-    check_throttle(&state, &keys).await?;
+    Ok(signed_in(totp_step(&state, &parts, &pending, &req.code).await?))
+}
+
+/// The authenticator-code step (API and web pages): the full session's cookie.
+pub(crate) async fn totp_step(state: &AppState, parts: &Parts, pending: &PendingStaff, code: &SecretString) -> ApiResult<HeaderMap> {
+    let keys = throttle_keys(pending.user.email.as_str(), client_ip(parts));
+    check_throttle(state, &keys).await?;
     let Some(secret) = state
         .store
         .totp_secret(pending.user.user_id)
@@ -253,7 +279,7 @@ async fn verify_totp(
     let secret = totp::TotpSecret::from_bytes(secret.expose_secret().to_vec());
     let outcome = totp::verify(
         &secret,
-        req.code.expose_secret(),
+        code.expose_secret(),
         chrono::Utc::now().timestamp(),
         None,
     );
@@ -269,8 +295,8 @@ async fn verify_totp(
         totp::TotpOutcome::Replayed | totp::TotpOutcome::Wrong => false,
     };
     finish_second_factor(
-        &state,
-        &pending,
+        state,
+        pending,
         &keys,
         accepted,
         "that code is wrong or was already used; wait for the next code",
@@ -288,9 +314,14 @@ async fn use_recovery_code(
     pending: PendingStaff,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> ApiResult<Response> {
-    let keys = throttle_keys(pending.user.email.as_str(), client_ip(&parts));
-    check_throttle(&state, &keys).await?;
-    let consumed = match recovery::digest_secret(&req.code) {
+    Ok(signed_in(recovery_step(&state, &parts, &pending, &req.code).await?))
+}
+
+/// The recovery-code step (API and web pages): the full session's cookie.
+pub(crate) async fn recovery_step(state: &AppState, parts: &Parts, pending: &PendingStaff, code: &SecretString) -> ApiResult<HeaderMap> {
+    let keys = throttle_keys(pending.user.email.as_str(), client_ip(parts));
+    check_throttle(state, &keys).await?;
+    let consumed = match recovery::digest_secret(code) {
         Some(d) => {
             state
                 .store
@@ -302,8 +333,8 @@ async fn use_recovery_code(
         None => false,
     };
     finish_second_factor(
-        &state,
-        &pending,
+        state,
+        pending,
         &keys,
         consumed,
         "that recovery code is wrong or was already used",
@@ -340,6 +371,16 @@ async fn remove_totp(State(state): State<AppState>, staff: Staff) -> ApiResult<R
 #[utoipa::path(post, path = "/api/auth/logout",
     responses((status = 204, description = "Signed out")))]
 async fn logout(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
+    end_session(&state, &parts).await?;
+    Ok((
+        [(header::SET_COOKIE, state.cookies.clear())],
+        axum::http::StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}
+
+/// Revokes the request's session, if it has one (API and web pages). The caller clears the cookie.
+pub(crate) async fn end_session(state: &AppState, parts: &Parts) -> ApiResult<()> {
     if let Some(token) = state.cookies.read(&parts.headers)
         && let store::sessions::SessionLookup::Active(s) = state
             .store
@@ -349,7 +390,7 @@ async fn logout(State(state): State<AppState>, parts: Parts) -> ApiResult<Respon
     {
         let mut actor = request_actor(
             store::PracticeId::from_uuid(token.practice),
-            client_ip(&parts),
+            client_ip(parts),
         );
         actor.user_id = Some(s.user_id);
         state
@@ -358,11 +399,7 @@ async fn logout(State(state): State<AppState>, parts: Parts) -> ApiResult<Respon
             .await
             .map_err(store_error)?;
     }
-    Ok((
-        [(header::SET_COOKIE, state.cookies.clear())],
-        axum::http::StatusCode::NO_CONTENT,
-    )
-        .into_response())
+    Ok(())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

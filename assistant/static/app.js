@@ -1,0 +1,2 @@
+// Hearth staff app: progressive enhancement only; every page works without this file.
+'use strict';

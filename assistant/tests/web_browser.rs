@@ -1,0 +1,194 @@
+//! The staff web app in a real browser: headless Chromium (Debian `chromium`) driven over
+//! WebDriver by `chromedriver` (Debian `chromium-driver`), both installed by scripts/deps.sh.
+//! Screenshots are written to `target/test-artifacts/` (or `HEARTH_TEST_ARTIFACTS`).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use assistant::auth::totp;
+use common::{Backend, PASSWORD, TestApp};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// A chromedriver child process on a free port; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
+}
+
+async fn start_driver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (Debian package chromium-driver; scripts/deps.sh installs it)");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Driver { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start listening on {port} within 10 s");
+}
+
+async fn browser(driver: &Driver) -> Client {
+    // Both rustls crypto back ends are compiled in (through different crates); choose one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900", "--no-first-run"]
+        }),
+    );
+    ClientBuilder::rustls().expect("a TLS setup for the WebDriver client").capabilities(caps).connect(&driver.url).await.expect("a Chromium session")
+}
+
+fn artifacts() -> std::path::PathBuf {
+    let dir = std::env::var_os("HEARTH_TEST_ARTIFACTS").map_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts"), std::path::PathBuf::from);
+    std::fs::create_dir_all(&dir).expect("an artifacts folder");
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(artifacts().join(format!("{name}.png")), png).expect("saved");
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear().await.expect("cleared");
+    e.send_keys(text).await.expect("typed");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.expect("clicked");
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
+}
+
+async fn path_of(c: &Client) -> String {
+    c.current_url().await.expect("a url").path().to_owned()
+}
+
+/// Signs in through the pages: password, authenticator enrolment (QR code and key shown),
+/// code. Returns the recovery codes the page showed.
+async fn sign_in(c: &Client, app: &TestApp, email: &str) -> Vec<String> {
+    c.goto(&format!("{}/app", app.base)).await.expect("opens");
+    assert_eq!(path_of(c).await, "/app/login", "signed-out visitors are sent to sign in");
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#sign-in").await;
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app/two-factor", app.base)).expect("a url")).await.expect("the second step");
+    click(c, "#enroll").await;
+    let secret = text_of(c, "#totp-secret").await;
+    let svg = c.find(Locator::Css(".qr svg")).await.expect("a QR code drawn in the page");
+    assert!(svg.attr("viewBox").await.expect("reads").is_some() || svg.attr("width").await.expect("reads").is_some());
+    let codes: Vec<String> = text_of(c, "#recovery-codes").await.split_whitespace().map(str::to_owned).collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes");
+    screenshot(c, "sign-in-enrol").await;
+    let raw = data_encoding::BASE32_NOPAD.decode(secret.trim().as_bytes()).expect("the key is base32");
+    let code = totp::code_at(&totp::TotpSecret::from_bytes(raw), chrono::Utc::now().timestamp());
+    fill(c, "#code", &code).await;
+    click(c, "#verify").await;
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app", app.base)).expect("a url")).await.expect("home after the code");
+    codes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clinician_signs_in_with_an_authenticator_and_signs_out() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+
+    // A wrong password: the page says so, and no session starts.
+    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    fill(&c, "#email", &app.person("clinician").email).await;
+    fill(&c, "#password", "not the password").await;
+    click(&c, "#sign-in").await;
+    let error = text_of(&c, "#error").await;
+    assert!(error.contains("do not match"), "{error}");
+    assert_eq!(path_of(&c).await, "/app/login");
+    c.goto(&format!("{}/app", app.base)).await.expect("opens");
+    assert_eq!(path_of(&c).await, "/app/login", "still signed out");
+
+    let codes = sign_in(&c, &app, &app.person("clinician").email).await;
+    assert_eq!(text_of(&c, "h1").await, "Home");
+    assert_eq!(c.title().await.expect("a title"), "Home · Hearth");
+    assert!(text_of(&c, "#alert-count").await.contains("No new client messages"));
+    screenshot(&c, "home").await;
+
+    // The page's security headers, fetched by the signed-in browser itself is not possible
+    // through WebDriver, so the same request goes through reqwest with the browser's cookie.
+    let cookie = c.get_all_cookies().await.expect("cookies").into_iter().find(|k| k.name() == "hearth_session").expect("the session cookie");
+    assert!(cookie.http_only().unwrap_or(false), "HttpOnly");
+    let r = reqwest::Client::new().get(format!("{}/app", app.base)).header("cookie", format!("hearth_session={}", cookie.value())).send().await.expect("answers");
+    let csp = r.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+
+    // Sign out: the session ends; /app goes back to sign-in.
+    click(&c, "header button[type=submit]").await;
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app/login", app.base)).expect("a url")).await.expect("signed out");
+    c.goto(&format!("{}/app", app.base)).await.expect("opens");
+    assert_eq!(path_of(&c).await, "/app/login");
+    let stale = reqwest::Client::new().get(format!("{}/app", app.base)).header("cookie", format!("hearth_session={}", cookie.value())).send().await.expect("answers");
+    assert_eq!(stale.url().path(), "/app/login", "the old cookie no longer works");
+
+    // A recovery code signs in once.
+    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    fill(&c, "#email", &app.person("clinician").email).await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "#sign-in").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("details summary")).await.expect("the recovery option").click().await.expect("opens");
+    fill(&c, "#recovery", &codes[0]).await;
+    click(&c, "details button[type=submit]").await;
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app", app.base)).expect("a url")).await.expect("home after a recovery code");
+
+    c.close().await.expect("the browser closes");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_change_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    // Login without the double-submit cookie: refused, no session cookie.
+    let r = http
+        .post(format!("{}/app/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}&email={}&password={PASSWORD}", "a".repeat(64), app.person("clinician").email.replace('@', "%40")))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(r.status(), 403);
+    assert!(!r.headers().get_all("set-cookie").iter().any(|v| v.to_str().unwrap_or("").starts_with("hearth_session=")));
+
+    // Signed in (through the API), a sign-out form with a forged token does not sign out.
+    let mut s = app.sign_in_as("clinician").await;
+    let cookie = s.cookie.clone().expect("a session cookie");
+    let forged = http.post(format!("{}/app/logout", app.base)).header("cookie", &cookie).header("content-type", "application/x-www-form-urlencoded").body(format!("csrf={}", "0".repeat(64))).send().await.expect("answers");
+    assert_eq!(forged.status(), 403);
+    assert_eq!(s.get("/api/auth/me").await.0, reqwest::StatusCode::OK, "still signed in");
+    app.finish().await;
+}

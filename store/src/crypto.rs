@@ -157,7 +157,17 @@ impl RecordKey {
     }
 
     pub(crate) fn seal(&self, table: &str, column: &str, row_id: Uuid, plaintext: &str) -> Vec<u8> {
-        seal(&self.dek, &field_aad(table, column, &row_id), plaintext.as_bytes())
+        self.seal_bytes(table, column, row_id, plaintext.as_bytes())
+    }
+
+    /// [`Self::seal`] for binary fields (scribe audio).
+    pub(crate) fn seal_bytes(&self, table: &str, column: &str, row_id: Uuid, plaintext: &[u8]) -> Vec<u8> {
+        seal(&self.dek, &field_aad(table, column, &row_id), plaintext)
+    }
+
+    /// [`Self::open`] for binary fields.
+    pub(crate) fn open_bytes(&self, table: &'static str, column: &'static str, row_id: Uuid, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        open(&self.dek, &field_aad(table, column, &row_id), sealed).ok_or_else(|| StoreError::Decrypt { table, column, row_id: row_id.to_string() })
     }
 
     pub(crate) fn seal_opt(&self, table: &str, column: &str, row_id: Uuid, plaintext: Option<&str>) -> Option<Vec<u8>> {
@@ -211,6 +221,7 @@ mod tests {
             include_str!("clients.rs"), include_str!("consents.rs"), include_str!("messages.rs"),
             include_str!("notes.rs"), include_str!("second_factor.rs"), include_str!("users.rs"),
             include_str!("practice.rs"), include_str!("appointments.rs"), include_str!("outbox.rs"), include_str!("outbox/enqueue.rs"),
+            include_str!("jobs.rs"),
         );
         let mut names = 0;
         let mut check = |lit: &str, line: &str| {
@@ -222,7 +233,7 @@ mod tests {
                 line.split('"').skip(1).step_by(2).for_each(|lit| check(lit, line));
             }
             // The first two arguments of each seal/open call: table and column.
-            for call in [".seal(", ".seal_opt(", ".open(", ".open_opt("] {
+            for call in [".seal(", ".seal_opt(", ".open(", ".open_opt(", ".seal_bytes(", ".open_bytes("] {
                 for (at, _) in line.match_indices(call) {
                     let args = &line[at + call.len()..];
                     for arg in args.split(',').take(2).map(str::trim).filter(|a| a.starts_with('"')) {

@@ -19,6 +19,11 @@ pub enum StoreError {
     /// The operation is not allowed in the object's current state (e.g. editing a signed note).
     #[error("not allowed: {0}")]
     State(String),
+    /// The client has no active consent of this kind, which the operation requires (an AI
+    /// scribe job for a session recording or a transcript needs `ai_scribing`). Staff can fix
+    /// it by recording the consent on the client's page.
+    #[error("consent required: the client has no active {} consent; record it first", .kind.as_str())]
+    ConsentRequired { kind: crate::consents::ConsentKind },
     /// Ciphertext did not authenticate: wrong key, or bytes moved between rows or columns.
     #[error("could not decrypt {table}.{column} of row {row_id}: the ciphertext does not belong to this row or the key is wrong")]
     Decrypt { table: &'static str, column: &'static str, row_id: String },

@@ -96,6 +96,8 @@ id_type! {
     OutboxMessageId,
     /// An inbound message in the staff inbox.
     InboundMessageId,
+    /// A scribe job: a recording, dictation or transcript on its way to a draft note.
+    ScribeJobId,
 }
 
 #[cfg(test)]

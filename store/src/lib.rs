@@ -66,6 +66,9 @@ pub mod replies;
 /// Secure messages in the client portal: single-use links, the second factor, portal
 /// sessions, read receipts, replies.
 pub mod portal;
+/// Scribe jobs: sealed inputs, transcripts and drafts, claimed by scribe workers with leases,
+/// the review queue, and audio and transcript retention.
+pub mod jobs;
 
 use std::{
     str::FromStr,

@@ -7,6 +7,7 @@ mod common;
 mod audit;
 mod clients;
 mod inbound;
+mod jobs;
 mod encryption;
 mod notes;
 mod opening;

@@ -134,6 +134,9 @@ pub enum Capability {
     ReadSecureMessages,
     /// Write a secure message to a client (notice with a portal link only).
     SendSecureMessages,
+    /// Start, follow and cancel AI-scribe jobs (recordings, dictation, transcripts) and read
+    /// their transcripts and drafts: the clinicians who write the notes.
+    UseScribe,
 }
 
 /// Which clients a capability reaches.
@@ -174,6 +177,7 @@ pub const POLICY: &[(Capability, [Reach; 6])] = &[
     (C::ManageMessaging,   [All,  No,       No,     No,        No,        No ]),
     (C::ReadSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
     (C::SendSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
+    (C::UseScribe,         [No,   Own,      Own,    Own,       No,        No ]),
 ];
 
 /// The widest reach any of `roles` has for `capability`.

@@ -27,6 +27,10 @@ pub enum Command {
     /// these next to `serve` (with `[dispatch] in_serve = false`) or none (the default: `serve`
     /// sends). Safe to kill at any moment: nothing is lost or sent twice.
     Dispatch,
+    /// Run scribe jobs (transcribe, draft) until stopped. Run any number of these where the
+    /// CPUs are (with `[scribe] in_serve = false`) or none (the default: `serve` runs one). A
+    /// job whose worker dies is taken over when its lease runs out.
+    Worker,
     /// Bring the database up to date with this version of Hearth (safe to run repeatedly).
     Migrate,
     /// Manage staff accounts.

@@ -25,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(_) | Command::Scribe(_) => unreachable!("handled before the settings are loaded"),
         Command::Serve(args) => serve(settings, args).await,
         Command::Dispatch => dispatch(settings).await,
+        Command::Worker => worker(settings).await,
         Command::Migrate => {
             let store = app::open_store(&settings, OnMissing::Create).await?;
             store.close().await;
@@ -113,11 +114,33 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let worker = if settings.scribe.in_serve {
+        let w = crate::scribe_worker::ScribeWorker::new(store.clone(), settings.scribe.clone())?;
+        Some(crate::scribe_worker::RunningWorker::start(w))
+    } else {
+        None
+    };
     let served = app::serve(listener, AppState::new(store, settings)).await;
     if let Some(d) = dispatcher {
         d.stop().await;
     }
+    if let Some(w) = worker {
+        w.stop().await;
+    }
     served
+}
+
+/// `hearth worker`: a scribe job worker alone, until SIGINT or SIGTERM (the job in progress
+/// is finished first; a second signal is not needed, a kill loses nothing).
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let store = app::open_store(&settings, OnMissing::Refuse).await?;
+    let w = crate::scribe_worker::ScribeWorker::new(store.clone(), settings.scribe.clone())?;
+    println!("Hearth is running scribe jobs as {}", w.id().as_str());
+    let running = crate::scribe_worker::RunningWorker::start(w);
+    app::shutdown_signal().await;
+    running.stop().await;
+    store.close().await;
+    Ok(())
 }
 
 /// `hearth dispatch`: the outbox dispatcher alone, until SIGINT or SIGTERM.

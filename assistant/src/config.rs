@@ -69,6 +69,8 @@ pub struct Settings {
     pub throttle_window_minutes: u32,
     /// Providers, webhooks and the outbox dispatcher (`[twilio]`, `[telegram]`, `[dispatch]`).
     pub gateway: crate::gateway::settings::GatewaySettings,
+    /// The scribe job worker (`[scribe]`).
+    pub scribe: crate::scribe_worker::WorkerSettings,
 }
 
 impl Settings {
@@ -104,6 +106,22 @@ struct FileLayer {
     twilio: Option<crate::gateway::settings::TwilioFile>,
     telegram: Option<crate::gateway::settings::TelegramFile>,
     dispatch: Option<crate::gateway::settings::DispatchFile>,
+    scribe: Option<ScribeFile>,
+}
+
+/// `[scribe]` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScribeFile {
+    /// Run a scribe worker inside `hearth serve` (default true); `false` when `hearth worker`
+    /// processes do the work.
+    in_serve: Option<bool>,
+    /// A speech model name (`hearth models list`) or a model file's path; default base.en.
+    speech_model: Option<String>,
+    /// Where models are; default HEARTH_MODELS_DIR or ./models.
+    models_dir: Option<PathBuf>,
+    /// Threads for speech to text; default the machine's cores.
+    threads: Option<usize>,
 }
 
 /// Loads settings for `data_dir`, from `config_file` if given (it must exist) or else
@@ -198,6 +216,19 @@ fn apply_env(
                 layer.throttle_window_minutes =
                     Some(number("HEARTH_THROTTLE_WINDOW_MINUTES", &value)?)
             }
+            "HEARTH_SCRIBE_IN_SERVE" => {
+                layer.scribe.get_or_insert_default().in_serve = Some(match value.trim() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var: "HEARTH_SCRIBE_IN_SERVE",
+                            what: "use true or false".into(),
+                        });
+                    }
+                })
+            }
+            "HEARTH_SCRIBE_SPEECH_MODEL" => layer.scribe.get_or_insert_default().speech_model = Some(value),
             other => crate::gateway::settings::apply_env(
                 &mut layer.twilio,
                 &mut layer.telegram,
@@ -290,6 +321,27 @@ fn build(data_dir: &Path, l: FileLayer) -> Result<Settings, ConfigError> {
         l.telegram,
         l.dispatch,
     )?;
+    let mut scribe = crate::scribe_worker::WorkerSettings::default();
+    if let Some(f) = l.scribe {
+        if let Some(v) = f.in_serve {
+            scribe.in_serve = v;
+        }
+        if let Some(m) = f.speech_model {
+            if m.trim().is_empty() {
+                return Err(invalid("scribe.speech_model", "name a speech model (see `hearth models list`) or a model file"));
+            }
+            scribe.speech_model = m;
+        }
+        if let Some(d) = f.models_dir {
+            scribe.models_dir = d;
+        }
+        if let Some(t) = f.threads {
+            if t == 0 || t > 256 {
+                return Err(invalid("scribe.threads", "use 1 to 256"));
+            }
+            scribe.threads = t;
+        }
+    }
     Ok(Settings {
         data_dir: data_dir.to_owned(),
         listen,
@@ -307,6 +359,7 @@ fn build(data_dir: &Path, l: FileLayer) -> Result<Settings, ConfigError> {
         max_failures_per_ip: per_ip,
         throttle_window_minutes: window,
         gateway,
+        scribe,
     })
 }
 

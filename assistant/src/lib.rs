@@ -36,6 +36,8 @@ pub mod reminders;
 pub mod replies;
 /// `hearth scribe draft|run`: progress-note drafts from the command line.
 pub mod scribe_commands;
+/// The scribe job worker: transcript and draft for queued jobs.
+pub mod scribe_worker;
 /// Logging setup and span-carrying blocking tasks.
 pub mod telemetry;
 /// The staff web app (server-rendered pages under /app).

@@ -248,6 +248,17 @@ pub fn store_error(e: StoreError) -> Error {
             Error::field(field.to_owned(), message)
         }
         StoreError::State(message) => Error::conflict("state", message),
+        StoreError::ConsentRequired { kind } => Error::conflict(
+            "consent",
+            format!(
+                "the client has no active {} consent on file; record it first (the client's page, Consents) and try again",
+                match kind {
+                    store::consents::ConsentKind::AiScribing => "AI-scribe",
+                    store::consents::ConsentKind::Texting => "texting",
+                    store::consents::ConsentKind::Part2Disclosure => "42 CFR Part 2 disclosure",
+                }
+            ),
+        ),
         other => Error::Internal(anyhow::Error::new(other).context("store call failed")),
     }
 }

@@ -12,6 +12,7 @@ pub mod home;
 pub mod middleware;
 pub mod openapi;
 pub mod records;
+pub mod scribe_jobs;
 pub mod sign_in;
 pub mod throttle;
 pub mod users;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::gateway::webhooks::router())
         .merge(crate::gateway::staff::router())
         .merge(crate::web::router())
+        .merge(scribe_jobs::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

@@ -110,6 +110,16 @@ impl Store {
         Ok(job)
     }
 
+    /// The same as [`Store::get_scribe_job`] without an audit event, for a progress stream that
+    /// polls a job the caller has already read (audited) through `get_scribe_job`: status and
+    /// progress are not PHI, and an event per poll would drown the log. Still scoped.
+    pub async fn poll_scribe_job(&self, actor: &Actor, scope: ClientScope, id: ScribeJobId) -> Result<ScribeJob> {
+        let mut tx = self.begin().await?;
+        let job = job_in(&mut tx, actor, scope, id, false).await?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
     /// The job's WebVTT transcript; `None` before the job succeeded or after retention
     /// deleted it. Audited as `scribe_job.read_transcript`.
     pub async fn scribe_job_transcript(&self, actor: &Actor, scope: ClientScope, id: ScribeJobId) -> Result<Option<String>> {

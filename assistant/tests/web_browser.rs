@@ -169,6 +169,129 @@ async fn a_clinician_signs_in_with_an_authenticator_and_signs_out() {
     app.finish().await;
 }
 
+fn shared(path: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(path).canonicalize().expect("../shared is beside the checkout")
+}
+
+/// A client of the clinician's with AI-scribe consent on file.
+async fn consenting_client(app: &TestApp) -> store::ClientId {
+    use store::clients::{Channel, ClientDetails};
+    let d = ClientDetails {
+        first_name: "Imani".into(),
+        last_name: "Castellanos".into(),
+        preferred_name: None,
+        date_of_birth: None,
+        phone: None,
+        email: None,
+        telegram_chat_id: None,
+        time_zone: store::TimeZoneName::parse("America/Chicago").expect("zone"),
+        channel_preferences: vec![Channel::Sms],
+        texting_consent: false,
+        primary_clinician_id: Some(app.person("clinician").user_id),
+        contacts: vec![],
+    };
+    let actor = store::Actor::system(app.practice_a);
+    let c = app.store.create_client(&actor, &d).await.expect("a client").client_id;
+    let consent = store::consents::NewConsent { client_id: c, kind: store::consents::ConsentKind::AiScribing, disclosure: None, granted_at: chrono::Utc::now(), expires_at: None };
+    app.store.record_consent(&actor, store::ClientScope::Practice, &consent).await.expect("consent");
+    c
+}
+
+fn running_worker(app: &TestApp) -> assistant::scribe_worker::RunningWorker {
+    use models::testing::ggml_whisper::{cache_dir, cached_random_model, vocab_file};
+    let model = cached_random_model(&vocab_file().expect("the Whisper vocabulary"), "tiny.en", &cache_dir()).expect("a random tiny.en model");
+    let settings = assistant::scribe_worker::WorkerSettings {
+        speech_model: model.display().to_string(),
+        models_dir: std::path::PathBuf::from(std::env::var("HEARTH_MODELS_DIR").expect("HEARTH_MODELS_DIR (scripts/test.sh sets it)")),
+        poll: Duration::from_millis(200),
+        threads: 2,
+        ..Default::default()
+    };
+    assistant::scribe_worker::RunningWorker::start(assistant::scribe_worker::ScribeWorker::new(app.store.clone(), settings).expect("a worker"))
+}
+
+/// Waits on a job page until its review link shows, then opens it.
+async fn open_review_when_ready(c: &Client) {
+    let link = c.wait().at_most(Duration::from_secs(120)).for_element(Locator::Css("#review-link:not([hidden])")).await.expect("the draft becomes ready");
+    assert_eq!(text_of(c, "#status").await, "The draft is ready.");
+    assert_eq!(c.execute("return document.getElementById('progress').value;", vec![]).await.expect("reads"), json!(100));
+    link.click().await.expect("opens the review");
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#transcript")).await.expect("the review page");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_and_a_recording_become_drafts_whose_sentences_lead_to_their_evidence() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let client = consenting_client(&app).await;
+    let worker = running_worker(&app);
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app, &app.person("clinician").email).await;
+
+    // 1. Paste a transcript from ../shared/corpus (set through the DOM: typing 10 KB is slow).
+    c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
+    let vtt = std::fs::read_to_string(shared("corpus/s01-panic-cbt.vtt")).expect("a corpus transcript");
+    c.execute("document.getElementById('transcript').value = arguments[0];", vec![json!(vtt)]).await.expect("sets the transcript");
+    c.find(Locator::Css("#format option[value=dap]")).await.expect("DAP").click().await.expect("chosen");
+    screenshot(&c, "scribe-new").await;
+    click(&c, "#start-job").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#job")).await.expect("the job page");
+    open_review_when_ready(&c).await;
+    assert_eq!(text_of(&c, "#draft-h").await, "DAP draft");
+
+    // Click a sentence: exactly its cues are highlighted, and the first is scrolled into view.
+    let sentence = c.find(Locator::Css(".draft button.sentence")).await.expect("a sentence");
+    let cited: Vec<String> = sentence.attr("data-evidence").await.expect("reads").expect("evidence").split(' ').map(str::to_owned).collect();
+    assert!(!cited.is_empty());
+    sentence.click().await.expect("clicked");
+    let marked: Vec<String> = c
+        .execute("return Array.from(document.querySelectorAll('.cues li.evidence')).map(li => li.dataset.cue);", vec![])
+        .await
+        .expect("reads the highlight")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().expect("a cue").to_owned())
+        .collect();
+    assert_eq!(marked, cited, "the highlighted cues are the ones the sentence cites");
+    assert_eq!(sentence.attr("aria-pressed").await.expect("reads").as_deref(), Some("true"));
+    let in_view = c
+        .execute("const r = document.getElementById('cue-' + arguments[0]).getBoundingClientRect(); const t = document.querySelector('.transcript').getBoundingClientRect(); return r.bottom > t.top && r.top < t.bottom;", vec![json!(cited[0])])
+        .await
+        .expect("reads");
+    assert_eq!(in_view, json!(true), "the first cited cue is scrolled into view");
+    screenshot(&c, "review-evidence").await;
+
+    // 2. Upload a recording as dictation (../shared/audio/jfk.wav) through the file picker.
+    c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
+    click(&c, "#from-dictation").await;
+    c.find(Locator::Css("#audio")).await.expect("a file input").send_keys(&shared("audio/jfk.wav").display().to_string()).await.expect("chooses the file");
+    click(&c, "#start-job").await;
+    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("#job")).await.expect("the job page after the upload");
+    screenshot(&c, "scribe-progress").await;
+    open_review_when_ready(&c).await;
+    assert!(c.find(Locator::Css(".cues li")).await.is_ok(), "the recording's transcript is shown");
+
+    // The review queue lists both drafts, oldest first.
+    c.goto(&format!("{}/app/review", app.base)).await.expect("opens");
+    let rows = c.find_all(Locator::Css("#queue tbody tr")).await.expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(c.title().await.expect("a title").starts_with("(2) "), "the count is in the title");
+    let review_url = c.find(Locator::Css("#queue tbody tr a")).await.expect("a link").attr("href").await.expect("reads").expect("href");
+
+    // The front desk cannot open a note's draft.
+    c.delete_all_cookies().await.expect("signed out");
+    sign_in(&c, &app, &app.person("front_desk").email).await;
+    c.goto(&format!("{}{review_url}", app.base)).await.expect("opens");
+    assert_eq!(text_of(&c, "h1").await, "Not found");
+    assert!(c.find(Locator::Css("#transcript")).await.is_err(), "no transcript shown");
+    screenshot(&c, "front-desk-refused").await;
+
+    c.close().await.expect("the browser closes");
+    worker.stop().await;
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn forms_without_the_right_csrf_token_change_nothing() {
     let app = TestApp::spawn(Backend::Sqlite).await;

@@ -27,6 +27,8 @@ use crate::http::extract::Staff;
 pub mod auth;
 /// The home page: today's schedule and waiting messages.
 pub mod home;
+/// Scribe pages: new draft, progress, review queue, review.
+pub mod scribe;
 
 /// This origin's script and style only; forms post only here; nothing frames the app.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -39,6 +41,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("two_factor.html", include_str!("../../templates/two_factor.html")),
         ("home.html", include_str!("../../templates/home.html")),
         ("error.html", include_str!("../../templates/error.html")),
+        ("scribe_new.html", include_str!("../../templates/scribe_new.html")),
+        ("scribe_job.html", include_str!("../../templates/scribe_job.html")),
+        ("review_queue.html", include_str!("../../templates/review_queue.html")),
+        ("review.html", include_str!("../../templates/review.html")),
     ] {
         env.add_template(name, src).expect("the built-in templates parse (checked by a unit test)");
     }
@@ -51,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/app/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../static/app.js")) }))
         .merge(auth::router())
         .merge(home::router())
+        .merge(scribe::router())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -163,7 +170,7 @@ mod tests {
             .render(minijinja::context! { title => "<b>x</b>", error => "<script>" })
             .expect("renders");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && html.contains("&lt;script&gt;"), "{html}");
-        for name in ["login.html", "two_factor.html", "home.html"] {
+        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
     }

@@ -54,6 +54,9 @@ impl Default for WorkerSettings {
     }
 }
 
+/// How often a worker deletes audio and transcripts past the practice's retention.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Why an attempt stopped, with the code the job records.
 struct Stop {
     failure: ScribeFailure,
@@ -108,9 +111,18 @@ impl ScribeWorker {
 
     /// Runs until `shutdown` turns true; a job in progress is finished first.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_purge: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            // Retention: audio and transcripts past the practice's limits, checked hourly.
+            if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+                last_purge = Some(std::time::Instant::now());
+                match self.store.purge_expired_scribe_audio(Utc::now()).await {
+                    Ok(p) => tracing::info!(inputs = p.inputs, transcripts = p.transcripts, "scribe retention purge"),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "the scribe retention purge failed; it runs again in an hour"),
+                }
             }
             match self.run_once().await {
                 Ok(Some(_)) => continue,

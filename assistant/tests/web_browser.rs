@@ -91,9 +91,34 @@ async fn path_of(c: &Client) -> String {
     c.current_url().await.expect("a url").path().to_owned()
 }
 
+/// What enrolling through the page gave the test: the authenticator key, the last time step
+/// whose code was used (the server refuses a step twice), and the recovery codes.
+struct Enrolled {
+    secret: Vec<u8>,
+    last_step: i64,
+    recovery_codes: Vec<String>,
+}
+
+impl Enrolled {
+    /// A code the server has not seen: the next step, waiting for it if it is still too far
+    /// ahead (the server accepts one step of drift).
+    async fn next_code(&mut self) -> String {
+        let step = (self.last_step + 1).max(totp::step_at(chrono::Utc::now().timestamp()));
+        while totp::step_at(chrono::Utc::now().timestamp()) + 1 < step {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        self.last_step = step;
+        totp::code_at(&totp::TotpSecret::from_bytes(self.secret.clone()), step * totp::STEP_SECONDS)
+    }
+}
+
 /// Signs in through the pages: password, authenticator enrolment (QR code and key shown),
 /// code. Returns the recovery codes the page showed.
 async fn sign_in(c: &Client, app: &TestApp, email: &str) -> Vec<String> {
+    enrol(c, app, email).await.recovery_codes
+}
+
+async fn enrol(c: &Client, app: &TestApp, email: &str) -> Enrolled {
     c.goto(&format!("{}/app", app.base)).await.expect("opens");
     assert_eq!(path_of(c).await, "/app/login", "signed-out visitors are sent to sign in");
     fill(c, "#email", email).await;
@@ -108,11 +133,12 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str) -> Vec<String> {
     assert_eq!(codes.len(), 10, "ten recovery codes");
     screenshot(c, "sign-in-enrol").await;
     let raw = data_encoding::BASE32_NOPAD.decode(secret.trim().as_bytes()).expect("the key is base32");
-    let code = totp::code_at(&totp::TotpSecret::from_bytes(raw), chrono::Utc::now().timestamp());
+    let mut enrolled = Enrolled { secret: raw, last_step: 0, recovery_codes: codes };
+    let code = enrolled.next_code().await;
     fill(c, "#code", &code).await;
     click(c, "#verify").await;
     c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app", app.base)).expect("a url")).await.expect("home after the code");
-    codes
+    enrolled
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,6 +315,98 @@ async fn a_transcript_and_a_recording_become_drafts_whose_sentences_lead_to_thei
 
     c.close().await.expect("the browser closes");
     worker.stop().await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_take_only_addenda() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    use store::clients::{Channel, ClientDetails};
+    let trainee = app.person("trainee").user_id;
+    let d = ClientDetails {
+        first_name: "Tomasz".into(), last_name: "Wierzbicki".into(), preferred_name: None, date_of_birth: None, phone: None, email: None, telegram_chat_id: None,
+        time_zone: store::TimeZoneName::parse("America/Chicago").expect("zone"), channel_preferences: vec![Channel::Sms], texting_consent: false,
+        primary_clinician_id: Some(trainee), contacts: vec![],
+    };
+    let client = app.store.create_client(&store::Actor::system(app.practice_a), &d).await.expect("a client").client_id;
+    let draft = store::notes::NewNote { client_id: client, appointment_id: None, format: "DAP".into(), body: "Data:\nClient reported sleeping five hours a night.".into() };
+    let note = app.store.create_note(&store::Actor::user(app.practice_a, trainee), store::ClientScope::Practice, &draft).await.expect("a draft").summary.note_id;
+    let page = format!("{}/app/notes/{note}", app.base);
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+
+    // The trainee edits the draft and signs it with a fresh authenticator code.
+    let mut t = enrol(&c, &app, &app.person("trainee").email).await;
+    c.goto(&page).await.expect("opens");
+    let body = c.find(Locator::Css("#body")).await.expect("an editor");
+    body.send_keys("\nAssessment: sleep is improving.").await.expect("typed");
+    click(&c, "#save").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#sign-code")).await.expect("back on the note");
+    assert!(text_of(&c, "#note-status").await.contains("version 2"), "a save is a new version");
+    fill(&c, "#sign-code", "000000").await;
+    click(&c, "#sign").await;
+    assert!(text_of(&c, "#error").await.starts_with("Not signed"), "a wrong code does not sign");
+    let code = t.next_code().await;
+    fill(&c, "#sign-code", &code).await;
+    click(&c, "#sign").await;
+    assert!(text_of(&c, "#note-status").await.starts_with("Signed"), "signed");
+    assert!(c.find(Locator::Css("#body")).await.is_err(), "a signed note has no editor");
+    screenshot(&c, "note-signed").await;
+
+    // The supervisor finds it in the co-sign queue and returns it with a comment.
+    c.delete_all_cookies().await.expect("signed out");
+    let mut s = enrol(&c, &app, &app.person("supervisor").email).await;
+    c.goto(&format!("{}/app/cosign", app.base)).await.expect("opens");
+    assert_eq!(c.find_all(Locator::Css("#cosign-queue tbody tr")).await.expect("rows").len(), 1);
+    click(&c, "#cosign-queue a").await;
+    fill(&c, "#comment", "Please add how the client's sleep was measured.").await;
+    click(&c, "#return").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("main p")).await.expect("the queue");
+    assert!(c.find(Locator::Css("#cosign-queue")).await.is_err(), "the returned note left the queue");
+
+    // The trainee sees it returned, answers with an addendum; the note itself never changes.
+    c.delete_all_cookies().await.expect("signed out");
+    let code = t.next_code().await;
+    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    fill(&c, "#email", &app.person("trainee").email).await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "#sign-in").await;
+    fill(&c, "#code", &code).await;
+    click(&c, "#verify").await;
+    assert!(text_of(&c, "#returned-list").await.contains("DAP note"), "home lists the returned note");
+    click(&c, "#returned-list a").await;
+    assert!(text_of(&c, "#returned").await.contains("how the client's sleep was measured"));
+    fill(&c, "#addendum", "Sleep hours are from the client's sleep diary.").await;
+    click(&c, "#add-addendum").await;
+    assert!(text_of(&c, "#addenda").await.contains("sleep diary"));
+    assert!(text_of(&c, "#note-body").await.contains("sleep is improving"), "the signed text is as signed");
+
+    // The supervisor co-signs (code again).
+    c.delete_all_cookies().await.expect("signed out");
+    let code = s.next_code().await;
+    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    fill(&c, "#email", &app.person("supervisor").email).await;
+    fill(&c, "#password", PASSWORD).await;
+    click(&c, "#sign-in").await;
+    fill(&c, "#code", &code).await;
+    click(&c, "#verify").await;
+    c.goto(&page).await.expect("opens");
+    let code = s.next_code().await;
+    fill(&c, "#cosign-code", &code).await;
+    click(&c, "#cosign").await;
+    assert!(text_of(&c, "#note-status").await.starts_with("Signed and co-signed"));
+    click(&c, "#versions summary").await;
+    assert_eq!(c.find_all(Locator::Css("#versions li")).await.expect("versions").len(), 2, "every version is kept");
+    screenshot(&c, "note-cosigned").await;
+
+    // The front desk cannot open the note.
+    c.delete_all_cookies().await.expect("signed out");
+    sign_in(&c, &app, &app.person("front_desk").email).await;
+    c.goto(&page).await.expect("opens");
+    assert_eq!(text_of(&c, "h1").await, "Not found");
+    assert!(c.find(Locator::Css("#note-body")).await.is_err());
+
+    c.close().await.expect("the browser closes");
     app.finish().await;
 }
 

@@ -317,6 +317,28 @@ async fn use_recovery_code(
     Ok(signed_in(recovery_step(&state, &parts, &pending, &req.code).await?))
 }
 
+/// Asks a signed-in user for their authenticator code again (signing a note): the same
+/// verification, replay protection and throttling as sign-in, without touching the session.
+/// A wrong code is a 422 on `code` and counts toward the throttle.
+pub(crate) async fn confirm_totp(state: &AppState, parts: &Parts, user: &store::users::StaffUser, code: &SecretString) -> ApiResult<()> {
+    let keys = throttle_keys(user.email.as_str(), client_ip(parts));
+    check_throttle(state, &keys).await?;
+    let Some(secret) = state.store.totp_secret(user.user_id).await.map_err(store_error)? else {
+        return Err(Error::field("code", "you have no authenticator set up; sign out and sign in again to set one up"));
+    };
+    let secret = totp::TotpSecret::from_bytes(secret.expose_secret().to_vec());
+    let accepted = match totp::verify(&secret, code.expose_secret(), chrono::Utc::now().timestamp(), None) {
+        totp::TotpOutcome::Accepted { step } => state.store.accept_totp_step(user.user_id, step).await.map_err(store_error)? == store::users::TotpStep::Accepted,
+        totp::TotpOutcome::Replayed | totp::TotpOutcome::Wrong => false,
+    };
+    if !accepted {
+        record_failure(state, &keys).await?;
+        return Err(Error::field("code", "that code is wrong or was already used; wait for the next code"));
+    }
+    state.store.clear_auth_failures(&keys.0).await.map_err(store_error)?;
+    Ok(())
+}
+
 /// The recovery-code step (API and web pages): the full session's cookie.
 pub(crate) async fn recovery_step(state: &AppState, parts: &Parts, pending: &PendingStaff, code: &SecretString) -> ApiResult<HeaderMap> {
     let keys = throttle_keys(pending.user.email.as_str(), client_ip(parts));

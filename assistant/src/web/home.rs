@@ -58,9 +58,36 @@ async fn build(state: &AppState, web: &WebStaff) -> anyhow::Result<Response> {
         }
     }
     let alerts = state.store.list_staff_alerts(&staff.actor, staff.user.user_id).await?.len();
+
+    // Compliance: drafts unsigned past the practice's limit (default 24 h), the user's own and,
+    // for a supervisor, their trainees'; notes returned to the user; notes to co-sign.
+    let mut unsigned = Vec::new();
+    let mut returned = Vec::new();
+    let mut cosign = 0usize;
+    let hours = practice.details.settings.get("unsigned_alert_hours").and_then(serde_json::Value::as_u64).filter(|h| (1..=24 * 30).contains(h)).unwrap_or(24);
+    if let Access::Granted(_) = authz::check(&staff.roles, Capability::ReadNoteText) {
+        let scope = staff.authorize(&state.store, Capability::ReadNoteText, "note.list", crate::http::extract::Target::Collection).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let me = staff.user.user_id;
+        let mut authors = vec![me];
+        authors.extend(state.store.supervisees(&staff.actor, me).await?);
+        let users = state.store.list_users(&staff.actor).await?;
+        let name = |id: store::UserId| users.iter().find(|u| u.user_id == id).map_or_else(String::new, |u| u.display_name.clone());
+        let cutoff = Utc::now() - chrono::Duration::hours(hours as i64);
+        for n in state.store.unsigned_notes(&staff.actor, scope, &authors, cutoff).await? {
+            unsigned.push(context! { id => n.note_id.to_string(), format => n.format.clone(), author => name(n.author_id), created => n.created_at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string() });
+        }
+        for n in state.store.returned_notes(&staff.actor, scope, me).await? {
+            returned.push(context! { id => n.note_id.to_string(), format => n.format.clone(), signed => n.signed_at.map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string()).unwrap_or_default() });
+        }
+        cosign = state.store.cosign_queue(&staff.actor, scope, me).await?.len();
+    }
+    let badge = alerts + unsigned.len() + returned.len();
     Ok(render(
         StatusCode::OK,
         "home.html",
-        context! { title => "Home", badge => alerts, me => web.me(), csrf => web.csrf.clone(), schedule => schedule, can_schedule => can_schedule, alerts => alerts },
+        context! {
+            title => "Home", badge => badge, me => web.me(), csrf => web.csrf.clone(), schedule => schedule, can_schedule => can_schedule, alerts => alerts,
+            unsigned => unsigned, unsigned_hours => hours, returned => returned, cosign => cosign,
+        },
     ))
 }

@@ -29,6 +29,8 @@ pub mod auth;
 pub mod home;
 /// Scribe pages: new draft, progress, review queue, review.
 pub mod scribe;
+/// The note page (edit, sign, co-sign, return, addenda, versions) and the co-sign queue.
+pub mod notes;
 
 /// This origin's script and style only; forms post only here; nothing frames the app.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -45,6 +47,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("scribe_job.html", include_str!("../../templates/scribe_job.html")),
         ("review_queue.html", include_str!("../../templates/review_queue.html")),
         ("review.html", include_str!("../../templates/review.html")),
+        ("note.html", include_str!("../../templates/note.html")),
+        ("cosign_queue.html", include_str!("../../templates/cosign_queue.html")),
     ] {
         env.add_template(name, src).expect("the built-in templates parse (checked by a unit test)");
     }
@@ -58,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(home::router())
         .merge(scribe::router())
+        .merge(notes::router())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -170,7 +175,7 @@ mod tests {
             .render(minijinja::context! { title => "<b>x</b>", error => "<script>" })
             .expect("renders");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && html.contains("&lt;script&gt;"), "{html}");
-        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html"] {
+        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html", "note.html", "cosign_queue.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
     }

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/app/scribe/new", get(new_page).post(create))
         .route("/app/scribe/jobs/{id}", get(job_page))
         .route("/app/scribe/jobs/{id}/review", get(review_page))
+        .route("/app/scribe/jobs/{id}/regenerate", axum::routing::post(regenerate))
         .route("/app/review", get(queue))
 }
 
@@ -214,7 +215,10 @@ async fn review_page(State(state): State<AppState>, web: WebStaff, Path(raw): Pa
     render(
         StatusCode::OK,
         "review.html",
-        context! { title => format!("Review: {} draft", draft.format), badge => risks.len(), me => web.me(), csrf => web.csrf.clone(), format => draft.format.clone(), sections => sections, risks => risks, cues => cues, cpt => cpt },
+        context! {
+            title => format!("Review: {} draft", draft.format), badge => risks.len(), me => web.me(), csrf => web.csrf.clone(), format => draft.format.clone(),
+            sections => sections, risks => risks, cues => cues, cpt => cpt, job_id => job.scribe_job_id.to_string(), note_id => job.note_id.map(|n| n.to_string()),
+        },
     )
 }
 
@@ -252,4 +256,35 @@ async fn queue(State(state): State<AppState>, web: WebStaff) -> Response {
     }
     let waiting = items.len();
     render(StatusCode::OK, "review_queue.html", context! { title => "Drafts to review", badge => waiting, me => web.me(), csrf => web.csrf.clone(), items => items })
+}
+
+#[derive(Deserialize)]
+struct RegenerateForm {
+    csrf: String,
+    format: String,
+}
+
+/// Drafts the same transcript again in another format: a new job (the consent is checked
+/// again), leaving the first draft as it is.
+async fn regenerate(State(state): State<AppState>, web: WebStaff, headers: HeaderMap, Path(raw): Path<String>, form: Result<Form<RegenerateForm>, FormRejection>) -> Response {
+    let Ok(Form(f)) = form else { return error_page(StatusCode::UNPROCESSABLE_ENTITY, "Choose a format", "Choose the format to draft in.") };
+    if !csrf_ok(&state, &headers, &f.csrf) {
+        return csrf_refused();
+    }
+    let (scope, job) = match load_job(&state, &web, &raw, "scribe_job.read_transcript").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(format) = FormatKey::parse(&f.format) else { return error_page(StatusCode::UNPROCESSABLE_ENTITY, "Choose a format", "Choose SOAP, DAP, BIRP or GIRP.") };
+    let transcript = match state.store.scribe_job_transcript(&web.staff.actor, scope, job.scribe_job_id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return error_page(StatusCode::CONFLICT, "No transcript", "The transcript has been deleted under your practice's retention policy, so it cannot be drafted again."),
+        Err(e) => return failed("reading a transcript to draft again", e),
+    };
+    let new = NewScribeJob { client_id: job.client_id, appointment_id: job.appointment_id, kind: ScribeKind::Transcript, format, media_type: "text/vtt".to_owned(), input: transcript.into_bytes() };
+    match state.store.create_scribe_job(&web.staff.actor, scope, &new).await {
+        Ok(j) => Redirect::to(&format!("/app/scribe/jobs/{}", j.scribe_job_id)).into_response(),
+        Err(StoreError::ConsentRequired { .. }) => error_page(StatusCode::CONFLICT, "Consent needed", "This client's AI-scribe consent is no longer on file. Record it on the client's page (Consents) first."),
+        Err(e) => failed("drafting again", e),
+    }
 }

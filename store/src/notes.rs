@@ -1,8 +1,10 @@
 //! Clinical notes. A draft may be edited (every version kept in `note_version`); once signed
 //! the note is locked — body, format and status can never go back, enforced here and by a
 //! database trigger — and corrections are addenda. A trainee's signed note is co-signed by
-//! their supervisor. Listing returns metadata only, without decrypting bodies, so roles that
-//! must not see clinical text (front desk, billers) can be served without touching it.
+//! their supervisor, who may first return it with a comment ([`Store::return_note`]); the trainee
+//! answers with an addendum and the note itself never changes. Listing returns metadata only,
+//! without decrypting bodies, so roles that must not see clinical text (front desk, billers)
+//! can be served without touching it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,11 @@ use crate::{
     keyfile::Keyring,
     types::now,
 };
+
+/// Supervisor review: returning a signed note with a comment, and the lists the review pages
+/// show (co-sign queue, returned notes, unsigned drafts, supervisees).
+mod review;
+pub use review::{MAX_NOTES_LISTED, MAX_UNSIGNED_AUTHORS, NoteReturn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,9 +143,25 @@ fn summary(r: &Row) -> Result<NoteSummary> {
 impl Store {
     /// Reads a note (metadata, key, sealed body) within scope.
     async fn note_row(tx: &mut Tx, actor: &Actor, scope: ClientScope, id: NoteId) -> Result<Row> {
+        Self::read_note_row(tx, actor, scope, id, false).await
+    }
+
+    /// Like [`Store::note_row`], and on PostgreSQL locks the note until commit, so that a
+    /// return, a co-signature and an addendum that resolves a return see each other's effect
+    /// rather than each checking a state the other is about to change. (SQLite's
+    /// `BEGIN IMMEDIATE` already runs writers one at a time.)
+    async fn note_row_for_update(tx: &mut Tx, actor: &Actor, scope: ClientScope, id: NoteId) -> Result<Row> {
+        Self::read_note_row(tx, actor, scope, id, true).await
+    }
+
+    async fn read_note_row(tx: &mut Tx, actor: &Actor, scope: ClientScope, id: NoteId, lock: bool) -> Result<Row> {
+        let lock = if lock && tx.is_postgres() { " FOR UPDATE OF n" } else { "" };
         tx.fetch_one(
             scoped(
-                format!("SELECT {META}, n.body, n.data_key_id, dk.kek_id, dk.wrapped FROM {FROM} JOIN data_key dk ON dk.data_key_id = n.data_key_id WHERE {SCOPE} AND n.note_id = $3"),
+                format!(
+                    "SELECT {META}, n.body, n.data_key_id, dk.kek_id, dk.wrapped FROM {FROM} JOIN data_key dk ON dk.data_key_id = n.data_key_id \
+                     WHERE {SCOPE} AND n.note_id = $3{lock}"
+                ),
                 actor,
                 scope,
             )
@@ -299,18 +322,21 @@ impl Store {
         Ok(Note { summary: NoteSummary { status: NoteStatus::Signed, signed_at: Some(t), signed_by: Some(by), updated_at: t, ..note.summary }, ..note })
     }
 
-    /// Co-signs a signed note; the actor must be the author's supervisor.
+    /// Co-signs a signed note; the actor must be the author's supervisor, and the note must
+    /// have no unresolved return ([`Store::return_note`]).
     pub async fn cosign_note(&self, actor: &Actor, scope: ClientScope, id: NoteId) -> Result<Note> {
         let by = author(actor)?;
         let keys = self.keys();
         let mut tx = self.begin().await?;
-        let (note, _) = Self::open_note(&keys, &Self::note_row(&mut tx, actor, scope, id).await?)?;
+        let (note, _) = Self::open_note(&keys, &Self::note_row_for_update(&mut tx, actor, scope, id).await?)?;
         if note.summary.status != NoteStatus::Signed {
             return Err(StoreError::State("only a signed, not yet co-signed note can be co-signed".to_owned()));
         }
-        let sup = tx.fetch_one(Sql::new("SELECT supervisor_id FROM staff_user WHERE staff_user_id = $1").bind(note.summary.author_id), "reading the author").await?;
-        if sup.get::<Option<Uuid>>("supervisor_id")? != Some(by.as_uuid()) {
+        if review::supervisor_of(&mut tx, note.summary.author_id).await? != Some(by) {
             return Err(StoreError::State("only the author's supervisor can co-sign this note".to_owned()));
+        }
+        if review::open_return(&mut tx, id).await?.is_some() {
+            return Err(StoreError::State("the note was returned to its author; co-sign after their addendum".to_owned()));
         }
         let t = now();
         tx.execute(
@@ -323,13 +349,14 @@ impl Store {
         Ok(Note { summary: NoteSummary { status: NoteStatus::Cosigned, cosigned_at: Some(t), cosigned_by: Some(by), updated_at: t, ..note.summary }, ..note })
     }
 
-    /// Appends an addendum to a signed note.
+    /// Appends an addendum to a signed note. The author's addendum answers (resolves) an
+    /// unresolved return of the note, in the same transaction.
     pub async fn add_addendum(&self, actor: &Actor, scope: ClientScope, id: NoteId, body: &str) -> Result<Addendum> {
         let by = author(actor)?;
         check_body(body)?;
         let keys = self.keys();
         let mut tx = self.begin().await?;
-        let (note, k) = Self::open_note(&keys, &Self::note_row(&mut tx, actor, scope, id).await?)?;
+        let (note, k) = Self::open_note(&keys, &Self::note_row_for_update(&mut tx, actor, scope, id).await?)?;
         if note.summary.status == NoteStatus::Draft {
             return Err(StoreError::State("a draft is edited, not amended; addenda are for signed notes".to_owned()));
         }
@@ -345,6 +372,9 @@ impl Store {
         )
         .await?;
         self.audit(&mut tx, &keys, actor, "note.addendum", "note", Some(id.to_string())).await?;
+        if by == note.summary.author_id && review::resolve_return(&mut tx, id, a.addendum_id, a.created_at).await? {
+            self.audit(&mut tx, &keys, actor, "note.return_resolved", "note", Some(id.to_string())).await?;
+        }
         tx.commit().await?;
         Ok(a)
     }

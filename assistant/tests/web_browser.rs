@@ -318,6 +318,19 @@ async fn a_transcript_and_a_recording_become_drafts_whose_sentences_lead_to_thei
     app.finish().await;
 }
 
+/// Signs in a user who has enrolled already: password, then a fresh code; waits for home.
+async fn sign_in_again(c: &Client, app: &TestApp, email: &str, enrolled: &mut Enrolled) {
+    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    fill(c, "#email", email).await;
+    fill(c, "#password", PASSWORD).await;
+    click(c, "#sign-in").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#code")).await.expect("the code step");
+    let code = enrolled.next_code().await;
+    fill(c, "#code", &code).await;
+    click(c, "#verify").await;
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app", app.base)).expect("a url")).await.expect("home after the code");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_take_only_addenda() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -361,18 +374,12 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
     click(&c, "#cosign-queue a").await;
     fill(&c, "#comment", "Please add how the client's sleep was measured.").await;
     click(&c, "#return").await;
-    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("main p")).await.expect("the queue");
+    c.wait().at_most(Duration::from_secs(10)).for_url(&url::Url::parse(&format!("{}/app/cosign", app.base)).expect("a url")).await.expect("back on the queue");
     assert!(c.find(Locator::Css("#cosign-queue")).await.is_err(), "the returned note left the queue");
 
     // The trainee sees it returned, answers with an addendum; the note itself never changes.
     c.delete_all_cookies().await.expect("signed out");
-    let code = t.next_code().await;
-    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
-    fill(&c, "#email", &app.person("trainee").email).await;
-    fill(&c, "#password", PASSWORD).await;
-    click(&c, "#sign-in").await;
-    fill(&c, "#code", &code).await;
-    click(&c, "#verify").await;
+    sign_in_again(&c, &app, &app.person("trainee").email, &mut t).await;
     assert!(text_of(&c, "#returned-list").await.contains("DAP note"), "home lists the returned note");
     click(&c, "#returned-list a").await;
     assert!(text_of(&c, "#returned").await.contains("how the client's sleep was measured"));
@@ -383,13 +390,7 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
 
     // The supervisor co-signs (code again).
     c.delete_all_cookies().await.expect("signed out");
-    let code = s.next_code().await;
-    c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
-    fill(&c, "#email", &app.person("supervisor").email).await;
-    fill(&c, "#password", PASSWORD).await;
-    click(&c, "#sign-in").await;
-    fill(&c, "#code", &code).await;
-    click(&c, "#verify").await;
+    sign_in_again(&c, &app, &app.person("supervisor").email, &mut s).await;
     c.goto(&page).await.expect("opens");
     let code = s.next_code().await;
     fill(&c, "#cosign-code", &code).await;
@@ -405,6 +406,54 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
     c.goto(&page).await.expect("opens");
     assert_eq!(text_of(&c, "h1").await, "Not found");
     assert!(c.find(Locator::Css("#note-body")).await.is_err());
+
+    c.close().await.expect("the browser closes");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_consent_the_draft_is_refused_until_consent_is_recorded_on_the_client_page() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    use store::clients::{Channel, ClientDetails};
+    let d = ClientDetails {
+        first_name: "Olu".into(), last_name: "Adeyemi".into(), preferred_name: None, date_of_birth: Some("1990-02-03".parse().expect("a date")), phone: None, email: None,
+        telegram_chat_id: None, time_zone: store::TimeZoneName::parse("America/Chicago").expect("zone"), channel_preferences: vec![Channel::Sms], texting_consent: false,
+        primary_clinician_id: Some(app.person("clinician").user_id), contacts: vec![],
+    };
+    let client = app.store.create_client(&store::Actor::system(app.practice_a), &d).await.expect("a client").client_id;
+    let vtt = std::fs::read_to_string(shared("corpus/s01-panic-cbt.vtt")).expect("a corpus transcript");
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app, &app.person("clinician").email).await;
+
+    c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
+    c.execute("document.getElementById('transcript').value = arguments[0];", vec![json!(vtt)]).await.expect("sets the transcript");
+    click(&c, "#start-job").await;
+    let error = text_of(&c, "#error").await;
+    assert!(error.contains("no AI-scribe consent on file") && error.contains("Consents"), "says why and how: {error}");
+    let jobs = app.store.list_scribe_jobs(&store::Actor::system(app.practice_a), store::ClientScope::Practice, &store::jobs::ScribeJobFilter::default()).await.expect("jobs");
+    assert!(jobs.is_empty(), "nothing was queued");
+    screenshot(&c, "consent-refused").await;
+
+    // The client page: consents, and the form to record one.
+    c.goto(&format!("{}/app/clients/{client}", app.base)).await.expect("opens");
+    assert_eq!(text_of(&c, "h1").await, "Olu Adeyemi");
+    assert!(text_of(&c, "#consents").await.contains("No consents on file"));
+    c.find(Locator::Css("#consent-kind option[value=ai_scribing]")).await.expect("the AI scribe kind").click().await.expect("chosen");
+    click(&c, "#record-consent").await;
+    assert!(text_of(&c, "#consent-list").await.contains("AI scribe: active"));
+
+    c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
+    c.execute("document.getElementById('transcript').value = arguments[0];", vec![json!(vtt)]).await.expect("sets the transcript");
+    click(&c, "#start-job").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#job")).await.expect("the job is queued now");
+
+    // A biller sees the client's notes as metadata only, with no link into a note.
+    c.delete_all_cookies().await.expect("signed out");
+    sign_in(&c, &app, &app.person("biller").email).await;
+    c.goto(&format!("{}/app/clients/{client}", app.base)).await.expect("opens");
+    assert!(c.find(Locator::Css("#consents")).await.is_err(), "billers do not see consents");
+    assert!(c.find(Locator::Css("#notes a")).await.is_err(), "no links into note text");
 
     c.close().await.expect("the browser closes");
     app.finish().await;

@@ -31,6 +31,8 @@ pub mod home;
 pub mod scribe;
 /// The note page (edit, sign, co-sign, return, addenda, versions) and the co-sign queue.
 pub mod notes;
+/// Client list and client page (what the role may see only), consents.
+pub mod clients;
 
 /// This origin's script and style only; forms post only here; nothing frames the app.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -49,6 +51,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("review.html", include_str!("../../templates/review.html")),
         ("note.html", include_str!("../../templates/note.html")),
         ("cosign_queue.html", include_str!("../../templates/cosign_queue.html")),
+        ("clients.html", include_str!("../../templates/clients.html")),
+        ("client.html", include_str!("../../templates/client.html")),
     ] {
         env.add_template(name, src).expect("the built-in templates parse (checked by a unit test)");
     }
@@ -63,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(home::router())
         .merge(scribe::router())
         .merge(notes::router())
+        .merge(clients::router())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -175,7 +180,7 @@ mod tests {
             .render(minijinja::context! { title => "<b>x</b>", error => "<script>" })
             .expect("renders");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && html.contains("&lt;script&gt;"), "{html}");
-        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html", "note.html", "cosign_queue.html"] {
+        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html", "note.html", "cosign_queue.html", "clients.html", "client.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
     }

@@ -48,16 +48,16 @@ async fn start_driver() -> Driver {
 }
 
 async fn browser(driver: &Driver) -> Client {
+    browser_with(driver, &[]).await
+}
+
+async fn browser_with(driver: &Driver, extra: &[String]) -> Client {
     // Both rustls crypto back ends are compiled in (through different crates); choose one.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut args: Vec<String> = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900", "--no-first-run"].map(str::to_owned).to_vec();
+    args.extend(extra.iter().cloned());
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900", "--no-first-run"]
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
     ClientBuilder::rustls().expect("a TLS setup for the WebDriver client").capabilities(caps).connect(&driver.url).await.expect("a Chromium session")
 }
 
@@ -456,6 +456,37 @@ async fn without_consent_the_draft_is_refused_until_consent_is_recorded_on_the_c
     assert!(c.find(Locator::Css("#notes a")).await.is_err(), "no links into note text");
 
     c.close().await.expect("the browser closes");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dictation_recorded_in_the_browser_becomes_a_draft() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let client = consenting_client(&app).await;
+    let worker = running_worker(&app);
+    let driver = start_driver().await;
+    // Chromium's fake microphone plays ../shared/audio/jfk.wav; the permission prompt is accepted.
+    let mic = format!("--use-file-for-fake-audio-capture={}", shared("audio/jfk.wav").display());
+    let c = browser_with(&driver, &["--use-fake-device-for-media-stream".to_owned(), "--use-fake-ui-for-media-stream".to_owned(), mic]).await;
+    sign_in(&c, &app, &app.person("clinician").email).await;
+    c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
+    click(&c, "#record-start").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#record-stop:not([disabled])")).await.expect("recording");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    click(&c, "#record-stop").await;
+    let state = c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//span[@id='record-state'][starts-with(., 'Recorded')]")).await.expect("a recording");
+    assert!(state.text().await.expect("text").contains("KB"));
+    assert_eq!(c.find(Locator::Css("#from-dictation")).await.expect("a radio").prop("checked").await.expect("reads").as_deref(), Some("true"));
+    click(&c, "#start-job").await;
+    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css("#job")).await.expect("the job page after the upload");
+    open_review_when_ready(&c).await;
+    let jobs = app.store.list_scribe_jobs(&store::Actor::system(app.practice_a), store::ClientScope::Practice, &store::jobs::ScribeJobFilter::default()).await.expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, store::jobs::ScribeKind::Dictation);
+    assert!(jobs[0].input.is_none(), "the recording was deleted once transcribed");
+    screenshot(&c, "dictation-review").await;
+    c.close().await.expect("the browser closes");
+    worker.stop().await;
     app.finish().await;
 }
 

@@ -26,6 +26,7 @@ fn every_supported_format_decodes_to_the_clip_length_at_16_khz() {
         (fixture("jfk.ogg"), 11_000),
         (fixture("jfk.opus"), 11_000),
         (fixture("jfk.m4a"), 11_000),
+        (fixture("jfk.webm"), 11_000),
         (fixture("jfk-4s.flac"), 4_000),
     ];
     for (path, expected_ms) in cases {

@@ -24,7 +24,7 @@ use symphonia::core::meta::MetadataOptions;
 use crate::error::{Result, ScribeError};
 
 /// What the decoder reads, for error messages that say what to convert to.
-pub const SUPPORTED_FORMATS: &str = "WAV, MP3, FLAC, Ogg (Vorbis or Opus) and M4A/MP4 (AAC)";
+pub const SUPPORTED_FORMATS: &str = "WAV, MP3, FLAC, Ogg (Vorbis or Opus), WebM/Matroska (Opus, Vorbis) and M4A/MP4 (AAC)";
 
 /// The most channels we accept; more is not a session recording.
 pub const MAX_CHANNELS: usize = 8;

@@ -16,11 +16,12 @@ pg="${HEARTH_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 out=evals/out
 mkdir -p "$out"
 # PROFILE=debug uses the dev build (workspace crates unoptimised): quicker to build, slower to run.
+# SKIP_BUILD=1 uses the binary already built (when only unrelated code changed since).
 if [ "${PROFILE:-release}" = debug ]; then
-  cargo build -q -p evals
+  [ -n "${SKIP_BUILD:-}" ] || cargo build -q -p evals
   ev=target/debug/hearth-evals
 else
-  cargo build -q --release -p evals
+  [ -n "${SKIP_BUILD:-}" ] || cargo build -q --release -p evals
   ev=target/release/hearth-evals
 fi
 

@@ -490,6 +490,44 @@ async fn dictation_recorded_in_the_browser_becomes_a_draft() {
     app.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psychotherapy_notes_are_kept_apart_and_only_their_author_reads_them() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let client = consenting_client(&app).await;
+    // The client is shared with a colleague: sharing the client does not share process notes.
+    app.store.share_client(&store::Actor::system(app.practice_a), store::ClientScope::Practice, client, app.person("colleague").user_id).await.expect("shared");
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app, &app.person("clinician").email).await;
+    c.goto(&format!("{}/app/clients/{client}", app.base)).await.expect("opens");
+    click(&c, "#pnotes-link").await;
+    fill(&c, "#pnote-body", "Countertransference: I felt protective when she described her father.").await;
+    click(&c, "#save-pnote").await;
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#pnote-edit")).await.expect("the saved note");
+    let note_url = c.current_url().await.expect("a url").path().to_owned();
+    assert!(note_url.starts_with("/app/psychotherapy-notes/"));
+    // Not on the client page, not among progress notes.
+    c.goto(&format!("{}/app/clients/{client}", app.base)).await.expect("opens");
+    let page = c.source().await.expect("the page");
+    assert!(!page.contains("Countertransference"), "the client page never shows psychotherapy notes");
+    screenshot(&c, "psychotherapy-tab").await;
+
+    for key in ["colleague", "front_desk"] {
+        c.delete_all_cookies().await.expect("signed out");
+        sign_in(&c, &app, &app.person(key).email).await;
+        c.goto(&format!("{}{note_url}", app.base)).await.expect("opens");
+        assert_eq!(text_of(&c, "h1").await, "Not found", "{key}");
+        assert!(!c.source().await.expect("the page").contains("Countertransference"), "{key}");
+    }
+    c.delete_all_cookies().await.expect("signed out");
+    sign_in(&c, &app, &app.person("colleague").email).await;
+    c.goto(&format!("{}/app/clients/{client}/psychotherapy-notes", app.base)).await.expect("opens");
+    assert!(c.find(Locator::Css("#pnotes")).await.is_err(), "the colleague's tab lists nothing");
+
+    c.close().await.expect("the browser closes");
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn forms_without_the_right_csrf_token_change_nothing() {
     let app = TestApp::spawn(Backend::Sqlite).await;

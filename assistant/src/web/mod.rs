@@ -33,6 +33,8 @@ pub mod scribe;
 pub mod notes;
 /// Client list and client page (what the role may see only), consents.
 pub mod clients;
+/// Psychotherapy notes, in a tab of their own.
+pub mod psychotherapy;
 
 /// This origin's script and style only; forms post only here; nothing frames the app.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -53,6 +55,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("cosign_queue.html", include_str!("../../templates/cosign_queue.html")),
         ("clients.html", include_str!("../../templates/clients.html")),
         ("client.html", include_str!("../../templates/client.html")),
+        ("psychotherapy_notes.html", include_str!("../../templates/psychotherapy_notes.html")),
+        ("psychotherapy_note.html", include_str!("../../templates/psychotherapy_note.html")),
     ] {
         env.add_template(name, src).expect("the built-in templates parse (checked by a unit test)");
     }
@@ -68,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .merge(scribe::router())
         .merge(notes::router())
         .merge(clients::router())
+        .merge(psychotherapy::router())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -180,7 +185,7 @@ mod tests {
             .render(minijinja::context! { title => "<b>x</b>", error => "<script>" })
             .expect("renders");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;") && html.contains("&lt;script&gt;"), "{html}");
-        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html", "note.html", "cosign_queue.html", "clients.html", "client.html"] {
+        for name in ["login.html", "two_factor.html", "home.html", "scribe_new.html", "scribe_job.html", "review_queue.html", "review.html", "note.html", "cosign_queue.html", "clients.html", "client.html", "psychotherapy_notes.html", "psychotherapy_note.html"] {
             assert!(TEMPLATES.get_template(name).is_ok(), "{name}");
         }
     }

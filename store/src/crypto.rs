@@ -221,7 +221,7 @@ mod tests {
             include_str!("clients.rs"), include_str!("consents.rs"), include_str!("messages.rs"),
             include_str!("notes.rs"), include_str!("second_factor.rs"), include_str!("users.rs"),
             include_str!("practice.rs"), include_str!("appointments.rs"), include_str!("outbox.rs"), include_str!("outbox/enqueue.rs"),
-            include_str!("jobs.rs"),
+            include_str!("jobs.rs"), include_str!("psychotherapy_notes.rs"),
         );
         let mut names = 0;
         let mut check = |lit: &str, line: &str| {

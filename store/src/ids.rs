@@ -90,6 +90,8 @@ id_type! {
     NoteId,
     /// An addendum to a signed note.
     AddendumId,
+    /// A psychotherapy note (45 CFR 164.501), kept apart from the clinical notes.
+    PsychotherapyNoteId,
     /// An audit event.
     AuditEventId,
     /// An outbound message waiting in, or sent from, the outbox.

@@ -50,6 +50,9 @@ pub mod consents;
 pub mod messages;
 /// Clinical notes, versions, signatures and addenda.
 pub mod notes;
+/// Psychotherapy notes (45 CFR 164.501): apart from the record, under their own keys, readable
+/// only by their author and the author's supervisor.
+pub mod psychotherapy_notes;
 /// The outbox: outbound messages written with the change that caused them, claimed and sent
 /// by the dispatcher, with retries, leases, reconciliation and delivery status.
 pub mod outbox;

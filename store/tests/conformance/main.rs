@@ -12,6 +12,7 @@ mod encryption;
 mod notes;
 mod opening;
 mod outbox;
+mod psychotherapy_notes;
 mod records;
 mod reminders;
 mod replies;

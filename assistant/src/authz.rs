@@ -137,6 +137,8 @@ pub enum Capability {
     /// Start, follow and cancel AI-scribe jobs (recordings, dictation, transcripts) and read
     /// their transcripts and drafts: the clinicians who write the notes.
     UseScribe,
+    /// The practice's records policy (retention, overdue-note alerts).
+    ManagePractice,
 }
 
 /// Which clients a capability reaches.
@@ -178,6 +180,7 @@ pub const POLICY: &[(Capability, [Reach; 6])] = &[
     (C::ReadSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
     (C::SendSecureMessages,[No,   Own,      Own,    Own,       All,       No ]),
     (C::UseScribe,         [No,   Own,      Own,    Own,       No,        No ]),
+    (C::ManagePractice,    [All,  No,       No,     No,        No,        No ]),
 ];
 
 /// The widest reach any of `roles` has for `capability`.

@@ -207,7 +207,36 @@ async fn a_job_whose_worker_died_is_taken_over(backend: Backend) {
     app.finish().await;
 }
 
+async fn the_administrator_sets_the_records_policy_and_only_the_administrator(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut admin = app.sign_in_as("admin").await;
+    assert_eq!(admin.get("/api/practice/records-policy").await.1, json!({ "audio_retention_days": null, "transcript_retention_days": null, "unsigned_alert_hours": null }));
+    let r = admin.put("/api/practice/records-policy", json!({ "audio_retention_days": 30, "transcript_retention_days": null, "unsigned_alert_hours": 48 })).await;
+    assert_eq!(r.0, StatusCode::OK, "{}", r.3);
+    assert_eq!(r.1["audio_retention_days"], 30);
+    let r = admin.put("/api/practice/records-policy", json!({ "audio_retention_days": 99999, "transcript_retention_days": null, "unsigned_alert_hours": null })).await;
+    assert_eq!((r.0, r.1["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("audio_retention_days")));
+    let practice = app.store.get_practice(&Actor::system(app.practice_a)).await.expect("the practice");
+    assert_eq!(practice.details.settings["audio_retention_days"], 30, "the refused change saved nothing");
+    let mut clinician = app.sign_in_as("clinician").await;
+    assert_eq!(clinician.put("/api/practice/records-policy", json!({ "audio_retention_days": 0, "transcript_retention_days": null, "unsigned_alert_hours": null })).await.0, StatusCode::FORBIDDEN);
+
+    // With 30 days of audio retention, a transcribed recording keeps its audio.
+    let client = seed(&app, true).await;
+    let wav = std::fs::read(shared("audio/jfk.wav")).expect("jfk.wav");
+    let url = format!("{}/api/scribe/jobs/audio?client_id={client}&kind=dictation&format=soap", app.base);
+    let r = reqwest::Client::new().post(&url).header("cookie", clinician.cookie.clone().expect("cookie")).header("content-type", "audio/wav").body(wav).send().await.expect("answers");
+    let job: Value = r.json().await.expect("JSON");
+    let id: store::ScribeJobId = job["scribe_job_id"].as_str().expect("an id").parse().expect("an id");
+    assert!(worker(&app, Some(random_tiny_model())).run_once().await.expect("runs").is_some());
+    let done = app.store.get_scribe_job(&Actor::system(app.practice_a), ClientScope::Practice, id).await.expect("the job");
+    assert_eq!(done.status, store::jobs::ScribeStatus::Succeeded);
+    assert!(done.input.is_some(), "kept under the practice's 30-day policy");
+    app.finish().await;
+}
+
 on_both_backends!(
+    the_administrator_sets_the_records_policy_and_only_the_administrator,
     without_consent_a_session_is_refused_but_dictation_is_not,
     a_transcript_becomes_a_draft_note_with_evidence,
     a_recording_is_transcribed_and_its_audio_deleted,

@@ -87,6 +87,15 @@ async fn text_of(c: &Client, css: &str) -> String {
     c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.expect("text")
 }
 
+/// Every visible form control has a label a screen reader announces (WCAG 2.1, 1.3.1 and 4.1.2).
+async fn assert_labelled(c: &Client, page: &str) {
+    let unlabelled = c
+        .execute("return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea')).filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id || e.name || e.type);", vec![])
+        .await
+        .expect("runs");
+    assert_eq!(unlabelled, json!([]), "{page}: form controls without a label");
+}
+
 async fn path_of(c: &Client) -> String {
     c.current_url().await.expect("a url").path().to_owned()
 }
@@ -149,6 +158,7 @@ async fn a_clinician_signs_in_with_an_authenticator_and_signs_out() {
 
     // A wrong password: the page says so, and no session starts.
     c.goto(&format!("{}/app/login", app.base)).await.expect("opens");
+    assert_labelled(&c, "sign-in").await;
     fill(&c, "#email", &app.person("clinician").email).await;
     fill(&c, "#password", "not the password").await;
     click(&c, "#sign-in").await;
@@ -259,11 +269,13 @@ async fn a_transcript_and_a_recording_become_drafts_whose_sentences_lead_to_thei
     let vtt = std::fs::read_to_string(shared("corpus/s01-panic-cbt.vtt")).expect("a corpus transcript");
     c.execute("document.getElementById('transcript').value = arguments[0];", vec![json!(vtt)]).await.expect("sets the transcript");
     c.find(Locator::Css("#format option[value=dap]")).await.expect("DAP").click().await.expect("chosen");
+    assert_labelled(&c, "new draft").await;
     screenshot(&c, "scribe-new").await;
     click(&c, "#start-job").await;
     c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#job")).await.expect("the job page");
     open_review_when_ready(&c).await;
     assert_eq!(text_of(&c, "#draft-h").await, "DAP draft");
+    assert_labelled(&c, "review").await;
 
     // Click a sentence: exactly its cues are highlighted, and the first is scrolled into view.
     let sentence = c.find(Locator::Css(".draft button.sentence")).await.expect("a sentence");
@@ -287,6 +299,10 @@ async fn a_transcript_and_a_recording_become_drafts_whose_sentences_lead_to_thei
         .expect("reads");
     assert_eq!(in_view, json!(true), "the first cited cue is scrolled into view");
     screenshot(&c, "review-evidence").await;
+    // The same page on a tablet held upright: the transcript stacks under the draft.
+    c.set_window_size(768, 1024).await.expect("resized");
+    screenshot(&c, "review-tablet").await;
+    c.set_window_size(1280, 900).await.expect("resized back");
 
     // 2. Upload a recording as dictation (../shared/audio/jfk.wav) through the file picker.
     c.goto(&format!("{}/app/scribe/new?client_id={client}", app.base)).await.expect("opens");
@@ -348,9 +364,25 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
     let driver = start_driver().await;
     let c = browser(&driver).await;
 
-    // The trainee edits the draft and signs it with a fresh authenticator code.
+    // Started two days ago: the draft is past the practice's 24-hour limit. (The date part of
+    // the stored timestamp is moved back, keeping the store's own format.)
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&app.database_url).await.expect("the test database");
+        let created: String = sqlx::query_scalar("SELECT created_at FROM note WHERE note_id = ?").bind(note.as_uuid()).fetch_one(&mut db).await.expect("the note row");
+        let day: chrono::NaiveDate = created[..10].parse().expect("an ISO date first");
+        let moved = format!("{}{}", day - chrono::Days::new(2), &created[10..]);
+        sqlx::query("UPDATE note SET created_at = ? WHERE note_id = ?").bind(moved).bind(note.as_uuid()).execute(&mut db).await.expect("moved back");
+    }
+
+    // The trainee's home shows the overdue draft, and the count is in the tab title.
     let mut t = enrol(&c, &app, &app.person("trainee").email).await;
+    assert!(text_of(&c, "#unsigned-count").await.contains("1 note unsigned for more than 24 hours"));
+    assert!(c.title().await.expect("a title").starts_with("(1) "), "the count is in the title");
+
+    // The trainee edits the draft and signs it with a fresh authenticator code.
     c.goto(&page).await.expect("opens");
+    assert_labelled(&c, "note").await;
     let body = c.find(Locator::Css("#body")).await.expect("an editor");
     body.send_keys("\nAssessment: sleep is improving.").await.expect("typed");
     click(&c, "#save").await;

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod records;
 pub mod scribe_jobs;
+pub mod records_policy;
 pub mod sign_in;
 pub mod throttle;
 pub mod users;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::gateway::staff::router())
         .merge(crate::web::router())
         .merge(scribe_jobs::router())
+        .merge(records_policy::router())
         .fallback(|| async { Error::NotFound })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))

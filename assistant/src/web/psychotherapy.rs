@@ -153,7 +153,7 @@ async fn update(State(state): State<AppState>, web: WebStaff, headers: HeaderMap
         Ok(_) => Redirect::to(&format!("/app/psychotherapy-notes/{raw}")).into_response(),
         Err(StoreError::Conflict { .. }) => show(&state, &web, &raw, StatusCode::CONFLICT, Some("Someone saved this note since you opened it; your text was not saved. Copy it, reload, and apply your change again.")).await,
         Err(StoreError::Invalid(m)) => show(&state, &web, &raw, StatusCode::UNPROCESSABLE_ENTITY, Some(&m)).await,
-        Err(StoreError::NotFound) => show(&state, &web, &raw, StatusCode::FORBIDDEN, Some("Only the author edits a psychotherapy note.")).await,
+        Err(StoreError::NotFound) | Err(StoreError::State(_)) => show(&state, &web, &raw, StatusCode::FORBIDDEN, Some("Only the author edits a psychotherapy note; a supervisor reads it.")).await,
         Err(e) => failed("saving a psychotherapy note", e),
     }
 }

@@ -35,6 +35,10 @@ fresh_pg() {
 $ev scribe --corpus ../shared/corpus --corpus evals/corpus --out "$out" >/dev/null
 $ev draft-bench --out "$out"
 $ev asr --out "$out"
+# Without a published model `asr` measures nothing; the report says why instead of "not run".
+if [ ! -f "$out/asr.md" ] && [ -f "$out/asr.json" ]; then
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["reason"])' "$out/asr.json" > "$out/asr.md"
+fi
 $ev gateway-bench --out "$out"
 $ev gateway-bench --database-url "$(fresh_pg gateway)" --out "$out"
 $ev bench-reminders --out "$out"
@@ -44,8 +48,12 @@ if [ -z "${SKIP_WHISPER:-}" ]; then
     echo "Random-weight tiny.en and base.en, 2 threads, no timestamps, 16-token cap per 30 s window; JSON lines from the script:"
     echo
     echo '```'
-    bash evals/bench/whisper_raw/run.sh
+    bash evals/bench/whisper_raw/run.sh | tee "$out/whisper-bench.jsonl"
     echo '```'
+    echo
+    echo "Wall time, Hearth over whisper.cpp (same model, audio and settings; below 1.0 Hearth was faster):"
+    echo
+    python3 evals/bench/whisper_raw/ratios.py < "$out/whisper-bench.jsonl"
   } > "$out/whisper-bench.md"
 fi
 $ev report --out "$out" --notes "${NOTES:-}"

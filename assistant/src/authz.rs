@@ -243,7 +243,7 @@ pub fn note_view(roles: &[Role]) -> NoteView {
 mod tests {
     use super::*;
 
-    const ALL_CAPS: [Capability; 20] = [
+    const ALL_CAPS: [Capability; 22] = [
         C::ReadClient,
         C::CreateClient,
         C::UpdateClient,
@@ -264,6 +264,8 @@ mod tests {
         C::ManageMessaging,
         C::ReadSecureMessages,
         C::SendSecureMessages,
+        C::UseScribe,
+        C::ManagePractice,
     ];
 
     #[test]

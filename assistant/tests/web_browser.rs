@@ -96,6 +96,13 @@ async fn assert_labelled(c: &Client, page: &str) {
     assert_eq!(unlabelled, json!([]), "{page}: form controls without a label");
 }
 
+/// Waits for the note page to show a status line starting with `prefix` (after a form post the
+/// old page is still there for a moment, so waiting for the element alone is not enough).
+async fn wait_status(c: &Client, prefix: &str) {
+    let xpath = format!("//p[@id='note-status'][starts-with(normalize-space(.), '{prefix}')]");
+    c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath(&xpath)).await.unwrap_or_else(|e| panic!("status {prefix:?}: {e}"));
+}
+
 async fn path_of(c: &Client) -> String {
     c.current_url().await.expect("a url").path().to_owned()
 }
@@ -394,7 +401,7 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
     let code = t.next_code().await;
     fill(&c, "#sign-code", &code).await;
     click(&c, "#sign").await;
-    assert!(text_of(&c, "#note-status").await.starts_with("Signed"), "signed");
+    wait_status(&c, "Signed").await;
     assert!(c.find(Locator::Css("#body")).await.is_err(), "a signed note has no editor");
     screenshot(&c, "note-signed").await;
 
@@ -427,7 +434,7 @@ async fn a_trainee_signs_the_supervisor_returns_then_co_signs_and_signed_notes_t
     let code = s.next_code().await;
     fill(&c, "#cosign-code", &code).await;
     click(&c, "#cosign").await;
-    assert!(text_of(&c, "#note-status").await.starts_with("Signed and co-signed"));
+    wait_status(&c, "Signed and co-signed").await;
     click(&c, "#versions summary").await;
     assert_eq!(c.find_all(Locator::Css("#versions li")).await.expect("versions").len(), 2, "every version is kept");
     screenshot(&c, "note-cosigned").await;
@@ -544,15 +551,19 @@ async fn psychotherapy_notes_are_kept_apart_and_only_their_author_reads_them() {
     assert!(!page.contains("Countertransference"), "the client page never shows psychotherapy notes");
     screenshot(&c, "psychotherapy-tab").await;
 
+    let mut colleague = None;
     for key in ["colleague", "front_desk"] {
         c.delete_all_cookies().await.expect("signed out");
-        sign_in(&c, &app, &app.person(key).email).await;
+        let enrolled = enrol(&c, &app, &app.person(key).email).await;
+        if key == "colleague" {
+            colleague = Some(enrolled);
+        }
         c.goto(&format!("{}{note_url}", app.base)).await.expect("opens");
         assert_eq!(text_of(&c, "h1").await, "Not found", "{key}");
         assert!(!c.source().await.expect("the page").contains("Countertransference"), "{key}");
     }
     c.delete_all_cookies().await.expect("signed out");
-    sign_in(&c, &app, &app.person("colleague").email).await;
+    sign_in_again(&c, &app, &app.person("colleague").email, colleague.as_mut().expect("enrolled above")).await;
     c.goto(&format!("{}/app/clients/{client}/psychotherapy-notes", app.base)).await.expect("opens");
     assert!(c.find(Locator::Css("#pnotes")).await.is_err(), "the colleague's tab lists nothing");
 

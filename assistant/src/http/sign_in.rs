@@ -263,45 +263,8 @@ async fn verify_totp(
 
 /// The authenticator-code step (API and web pages): the full session's cookie.
 pub(crate) async fn totp_step(state: &AppState, parts: &Parts, pending: &PendingStaff, code: &SecretString) -> ApiResult<HeaderMap> {
-    let keys = throttle_keys(pending.user.email.as_str(), client_ip(parts));
-    check_throttle(state, &keys).await?;
-    let Some(secret) = state
-        .store
-        .totp_secret(pending.user.user_id)
-        .await
-        .map_err(store_error)?
-    else {
-        return Err(Error::field(
-            "code",
-            "no authenticator is set up yet; call /api/auth/totp/enroll first",
-        ));
-    };
-    let secret = totp::TotpSecret::from_bytes(secret.expose_secret().to_vec());
-    let outcome = totp::verify(
-        &secret,
-        code.expose_secret(),
-        chrono::Utc::now().timestamp(),
-        None,
-    );
-    let accepted = match outcome {
-        totp::TotpOutcome::Accepted { step } => {
-            state
-                .store
-                .accept_totp_step(pending.user.user_id, step)
-                .await
-                .map_err(store_error)?
-                == store::users::TotpStep::Accepted
-        }
-        totp::TotpOutcome::Replayed | totp::TotpOutcome::Wrong => false,
-    };
-    finish_second_factor(
-        state,
-        pending,
-        &keys,
-        accepted,
-        "that code is wrong or was already used; wait for the next code",
-    )
-    .await
+    check_totp(state, parts, &pending.user, code, "no authenticator is set up yet; call /api/auth/totp/enroll first").await?;
+    promote(state, pending).await
 }
 
 /// Step 2 with a single-use recovery code.
@@ -321,10 +284,17 @@ async fn use_recovery_code(
 /// verification, replay protection and throttling as sign-in, without touching the session.
 /// A wrong code is a 422 on `code` and counts toward the throttle.
 pub(crate) async fn confirm_totp(state: &AppState, parts: &Parts, user: &store::users::StaffUser, code: &SecretString) -> ApiResult<()> {
+    check_totp(state, parts, user, code, "you have no authenticator set up; sign out and sign in again to set one up").await
+}
+
+/// Verifies `user`'s authenticator code: throttled, each time step accepted once (replay
+/// protection), a wrong code counted toward the throttle and answered 422 on `code`, a right one
+/// clearing the account's failures. `no_secret` is the answer when no authenticator is set up.
+async fn check_totp(state: &AppState, parts: &Parts, user: &store::users::StaffUser, code: &SecretString, no_secret: &'static str) -> ApiResult<()> {
     let keys = throttle_keys(user.email.as_str(), client_ip(parts));
     check_throttle(state, &keys).await?;
     let Some(secret) = state.store.totp_secret(user.user_id).await.map_err(store_error)? else {
-        return Err(Error::field("code", "you have no authenticator set up; sign out and sign in again to set one up"));
+        return Err(Error::field("code", no_secret));
     };
     let secret = totp::TotpSecret::from_bytes(secret.expose_secret().to_vec());
     let accepted = match totp::verify(&secret, code.expose_secret(), chrono::Utc::now().timestamp(), None) {

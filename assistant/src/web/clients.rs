@@ -15,7 +15,7 @@ use serde::Deserialize;
 use store::consents::{ConsentKind, NewConsent};
 use store::{ClientId, ClientScope, StoreError};
 
-use super::{WebStaff, csrf_ok, csrf_refused, error_page, render};
+use super::{WebStaff, failed, not_found, csrf_ok, csrf_refused, error_page, render};
 use crate::app::AppState;
 use crate::authz::{self, Access, Capability};
 use crate::http::Error;
@@ -26,15 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/app/clients", get(list))
         .route("/app/clients/{id}", get(page))
         .route("/app/clients/{id}/consents", post(record_consent))
-}
-
-fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here, or it is not in your caseload.")
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "This page could not be loaded. Try again in a moment.")
 }
 
 fn name(c: &store::clients::Client) -> String {

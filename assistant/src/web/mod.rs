@@ -119,6 +119,17 @@ pub fn csrf_refused() -> Response {
     error_page(StatusCode::FORBIDDEN, "This form has expired", "Nothing was changed. Go back, reload the page and try again.")
 }
 
+/// The page for an object that is absent or outside the user's reach (never says which).
+pub(crate) fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here, or it is not in your caseload.")
+}
+
+/// The page for a server-side failure: the cause goes to the log, the page says only to retry.
+pub(crate) fn failed(what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "{what}");
+    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "This page could not be loaded. Try again in a moment.")
+}
+
 /// A plain error page (no PHI: the messages are fixed texts).
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     render(status, "error.html", minijinja::context! { title => title, error => message })

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use store::notes::{Note, NoteStatus};
 use store::{ClientScope, NoteId, StoreError, UserId};
 
-use super::{WebStaff, csrf_ok, csrf_refused, error_page, render};
+use super::{WebStaff, failed, not_found, csrf_ok, csrf_refused, error_page, render};
 use crate::app::AppState;
 use crate::authz::{Capability, Role};
 use crate::http::Error;
@@ -37,15 +37,6 @@ pub fn router() -> Router<AppState> {
         .route("/app/notes/{id}/return", post(return_note))
         .route("/app/notes/{id}/addenda", post(addendum))
         .route("/app/cosign", get(cosign_queue))
-}
-
-fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here, or it is not in your caseload.")
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "This page could not be loaded. Try again in a moment.")
 }
 
 fn when(t: DateTime<Utc>) -> String {

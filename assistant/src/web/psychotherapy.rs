@@ -15,7 +15,7 @@ use serde::Deserialize;
 use store::psychotherapy_notes::PsychotherapyNote;
 use store::{ClientId, PsychotherapyNoteId, StoreError};
 
-use super::{WebStaff, csrf_ok, csrf_refused, error_page, render};
+use super::{WebStaff, failed, csrf_ok, csrf_refused, error_page, render};
 use crate::app::AppState;
 use crate::authz::Capability;
 use crate::http::Error;
@@ -29,11 +29,6 @@ pub fn router() -> Router<AppState> {
 
 fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here, or it is not yours to read.")
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "This page could not be loaded. Try again in a moment.")
 }
 
 /// The client, if the user may write notes for them.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use store::jobs::{FormatKey, NewScribeJob, ScribeJobFilter, ScribeKind, ScribeStatus};
 use store::{ClientId, ClientScope, ScribeJobId, StoreError};
 
-use super::{WebStaff, csrf_ok, csrf_refused, error_page, render};
+use super::{WebStaff, failed, not_found, csrf_ok, csrf_refused, error_page, render};
 use crate::app::AppState;
 use crate::authz::Capability;
 use crate::http::Error;
@@ -28,15 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/app/scribe/jobs/{id}/review", get(review_page))
         .route("/app/scribe/jobs/{id}/regenerate", axum::routing::post(regenerate))
         .route("/app/review", get(queue))
-}
-
-fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Not found", "There is nothing here, or it is not in your caseload.")
-}
-
-fn failed(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "This page could not be loaded. Try again in a moment.")
 }
 
 async fn scope(state: &AppState, web: &WebStaff, action: &str, target: Target<'_>) -> Result<ClientScope, Response> {

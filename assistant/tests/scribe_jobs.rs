@@ -12,8 +12,6 @@ use assistant::scribe_worker::{ScribeWorker, WorkerSettings};
 use common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use store::clients::{Channel, ClientDetails};
-use store::consents::{ConsentKind, NewConsent};
 use store::{Actor, ClientId, ClientScope};
 
 fn shared(path: &str) -> std::path::PathBuf {
@@ -21,27 +19,7 @@ fn shared(path: &str) -> std::path::PathBuf {
 }
 
 async fn seed(app: &TestApp, consent: bool) -> ClientId {
-    let d = ClientDetails {
-        first_name: "Nadia".into(),
-        last_name: "Ferreira".into(),
-        preferred_name: None,
-        date_of_birth: None,
-        phone: None,
-        email: None,
-        telegram_chat_id: None,
-        time_zone: store::TimeZoneName::parse("America/Chicago").expect("zone"),
-        channel_preferences: vec![Channel::Sms],
-        texting_consent: false,
-        primary_clinician_id: Some(app.person("clinician").user_id),
-        contacts: vec![],
-    };
-    let actor = Actor::system(app.practice_a);
-    let c = app.store.create_client(&actor, &d).await.expect("a client").client_id;
-    if consent {
-        let new = NewConsent { client_id: c, kind: ConsentKind::AiScribing, disclosure: None, granted_at: chrono::Utc::now(), expires_at: None };
-        app.store.record_consent(&actor, ClientScope::Practice, &new).await.expect("consent");
-    }
-    c
+    app.seed_scribe_client("clinician", consent).await
 }
 
 fn worker(app: &TestApp, speech_model: Option<String>) -> ScribeWorker {

@@ -218,26 +218,7 @@ fn shared(path: &str) -> std::path::PathBuf {
 
 /// A client of the clinician's with AI-scribe consent on file.
 async fn consenting_client(app: &TestApp) -> store::ClientId {
-    use store::clients::{Channel, ClientDetails};
-    let d = ClientDetails {
-        first_name: "Imani".into(),
-        last_name: "Castellanos".into(),
-        preferred_name: None,
-        date_of_birth: None,
-        phone: None,
-        email: None,
-        telegram_chat_id: None,
-        time_zone: store::TimeZoneName::parse("America/Chicago").expect("zone"),
-        channel_preferences: vec![Channel::Sms],
-        texting_consent: false,
-        primary_clinician_id: Some(app.person("clinician").user_id),
-        contacts: vec![],
-    };
-    let actor = store::Actor::system(app.practice_a);
-    let c = app.store.create_client(&actor, &d).await.expect("a client").client_id;
-    let consent = store::consents::NewConsent { client_id: c, kind: store::consents::ConsentKind::AiScribing, disclosure: None, granted_at: chrono::Utc::now(), expires_at: None };
-    app.store.record_consent(&actor, store::ClientScope::Practice, &consent).await.expect("consent");
-    c
+    app.seed_scribe_client("clinician", true).await
 }
 
 fn running_worker(app: &TestApp) -> assistant::scribe_worker::RunningWorker {

@@ -258,6 +258,17 @@ impl TestApp {
             .client_id
     }
 
+    /// A client of the seeded user `clinician` in practice A, with an AI-scribe consent on file
+    /// when `consent` (what scribe jobs for a session need).
+    pub async fn seed_scribe_client(&self, clinician: &str, consent: bool) -> ClientId {
+        let c = self.seed_client(self.practice_a, "Nadia", "Ferreira", "+12015550190", Some(self.person(clinician).user_id)).await;
+        if consent {
+            let new = store::consents::NewConsent { client_id: c, kind: store::consents::ConsentKind::AiScribing, disclosure: None, granted_at: chrono::Utc::now(), expires_at: None };
+            self.store.record_consent(&Actor::system(self.practice_a), store::ClientScope::Practice, &new).await.expect("consent");
+        }
+        c
+    }
+
     /// A signed-out API session.
     pub fn session(&self) -> Session {
         Session {
